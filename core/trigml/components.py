@@ -1,0 +1,346 @@
+"""The interfaces between the core and the components that plugins provide.
+
+A run streams :class:`Batch` objects from a :class:`Source`; for each line of the menu
+an :class:`Algorithm` turns the events into :class:`Candidates`, a :class:`Scorer`
+loaded by a :class:`Backend` scores them, and the algorithm turns scores into one
+decision per event. Training asks the algorithm for a :class:`TrainingSet` and a
+:class:`ModelFamily` for a model, saved as an artifact (:mod:`trigml.artifact`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import awkward as ak
+
+    from trigml.artifact import Artifact
+    from trigml.schema.card import FeatureSpec, ModelCard
+    from trigml.schema.events import EventSchema
+
+__all__ = [
+    "Algorithm",
+    "Backend",
+    "Batch",
+    "Candidates",
+    "ExportResult",
+    "ModelFamily",
+    "Scorer",
+    "Sink",
+    "Source",
+    "TrainedModel",
+    "TrainingSet",
+]
+
+
+@dataclass
+class Batch:
+    """A chunk of events from a source.
+
+    Attributes
+    ----------
+    events : ak.Array
+        One record per event with flat fields and jagged collections.
+    start : int
+        Index of the first event of the batch in the whole input (0-based, over all
+        files of the source, in input order).
+    origin : str
+        Where the batch came from, for messages (``file.root:tree[0:100000]``).
+    chunk : int
+        Sequence number of the batch within the source.
+    """
+
+    events: ak.Array
+    start: int
+    origin: str = ""
+    chunk: int = 0
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+@dataclass
+class Candidates:
+    """Candidates built from a batch, with an index back to their event.
+
+    Attributes
+    ----------
+    features : ndarray, float32, shape (n_candidates, n_features)
+        Feature matrix in the order of ``names``.
+    event_index : ndarray, int64, shape (n_candidates,)
+        Index of each candidate's event within the batch.
+    names : list of str
+        Feature names.
+    aux : dict of str to ndarray
+        Per-candidate extra columns (truth labels, kinematics for plots).
+    """
+
+    features: np.ndarray
+    event_index: np.ndarray
+    names: list[str]
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.event_index)
+
+
+@dataclass
+class TrainingSet:
+    """A labelled feature matrix for a model family.
+
+    Attributes
+    ----------
+    features : ndarray, float32, shape (n, n_features)
+    labels : ndarray, shape (n,) or (n, n_targets)
+        Class index for classification, target value for regression.
+    weights : ndarray, float32, shape (n,)
+    features_spec : list of FeatureSpec
+        Names, units and descriptions of the columns of ``features``.
+    task : str
+        ``binary``, ``multiclass``, ``regression`` or ``anomaly``.
+    classes : list of str
+        Class names for classification.
+    aux : dict of str to ndarray
+        Per-row extra columns kept for evaluation (decay time, Dalitz variables, truth).
+    description : str
+        Where the rows came from, recorded as provenance in the model card.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+    features_spec: list[FeatureSpec]
+    task: str = "binary"
+    classes: list[str] = field(default_factory=lambda: ["background", "signal"])
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
+    description: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features_spec]
+
+    def subset(self, rows: np.ndarray) -> TrainingSet:
+        """Rows ``rows`` (an index or boolean mask) of this set."""
+        return TrainingSet(
+            features=self.features[rows],
+            labels=self.labels[rows],
+            weights=self.weights[rows],
+            features_spec=self.features_spec,
+            task=self.task,
+            classes=self.classes,
+            aux={k: v[rows] for k, v in self.aux.items()},
+            description=self.description,
+        )
+
+    def split(self, fraction: float, seed: int) -> tuple[TrainingSet, TrainingSet]:
+        """Shuffle and split into (first, second) with ``fraction`` in the second."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(self))
+        cut = round(len(self) * (1.0 - fraction))
+        return self.subset(order[:cut]), self.subset(order[cut:])
+
+
+class Source(abc.ABC):
+    """Yields batches of events.
+
+    The pipeline tells the source which fields it needs through ``columns`` so that a
+    file-backed source reads nothing else.
+    """
+
+    @abc.abstractmethod
+    def batches(self, columns: Sequence[str] | None = None) -> Iterator[Batch]:
+        """Yield batches in input order.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Dotted field names (``tracks.pt``, ``nPV``) the consumer needs; None reads
+            everything.
+        """
+
+    def describe(self) -> str:
+        """One line for reports and model-card provenance."""
+        return type(self).__name__
+
+
+class Sink(abc.ABC):
+    """Receives one table of decisions per batch."""
+
+    @abc.abstractmethod
+    def open(self, out_dir: Path, columns: Mapping[str, np.dtype]) -> None:
+        """Prepare to write the given columns into ``out_dir``."""
+
+    @abc.abstractmethod
+    def write(self, table: Mapping[str, np.ndarray]) -> None:
+        """Write one batch: equal-length columns, one row per input event."""
+
+    @abc.abstractmethod
+    def close(self) -> list[Path]:
+        """Finish writing and return the files written."""
+
+
+class Algorithm(abc.ABC):
+    """Turns events into candidates and candidate scores into decisions."""
+
+    #: Name of the component, set by the registry-facing factory.
+    name: str = ""
+
+    @abc.abstractmethod
+    def event_schema(self) -> EventSchema:
+        """The collections and fields this algorithm reads."""
+
+    @abc.abstractmethod
+    def candidates(self, events: ak.Array) -> Candidates:
+        """Build candidates and their feature matrix for a batch of events."""
+
+    @abc.abstractmethod
+    def training_set(self, source: Source, *, seed: int) -> TrainingSet:
+        """Read the source and return labelled candidates for training."""
+
+    def default_source(self, *, seed: int, n_events: int) -> Source | None:
+        """A built-in simulation to use when a config names no source."""
+        return None
+
+    def decide(
+        self, scores: np.ndarray, cands: Candidates, n_events: int, threshold: float
+    ) -> np.ndarray:
+        """Event decisions: an event fires when any of its candidates passes.
+
+        Parameters
+        ----------
+        scores : ndarray, float32, shape (n_candidates,)
+        cands : Candidates
+        n_events : int
+        threshold : float
+
+        Returns
+        -------
+        ndarray of bool, shape (n_events,)
+        """
+        fired = np.zeros(n_events, dtype=bool)
+        fired[cands.event_index[scores >= threshold]] = True
+        return fired
+
+    def event_scores(
+        self, scores: np.ndarray, cands: Candidates, n_events: int
+    ) -> np.ndarray:
+        """The highest candidate score per event (-inf where there is none)."""
+        best = np.full(n_events, -np.inf, dtype=np.float64)
+        np.maximum.at(best, cands.event_index, scores.astype(np.float64))
+        return best
+
+    def describe_card(
+        self, card: ModelCard, valid: TrainingSet, scores: np.ndarray
+    ) -> ModelCard:
+        """Add algorithm-specific content (working points, metrics) to a new card.
+
+        Parameters
+        ----------
+        card : ModelCard
+            The card the core filled: features, family, hyperparameters, default
+            candidate-level working points.
+        valid : TrainingSet
+            The validation rows, with their ``aux`` columns.
+        scores : ndarray
+            The float model's scores on ``valid`` (see ``Artifact.to_scores``).
+        """
+        return card
+
+    def evaluate(
+        self, valid: TrainingSet, scores: np.ndarray, out_dir: Path
+    ) -> dict[str, Any]:
+        """Algorithm-specific figures and plots written after training (optional)."""
+        return {}
+
+
+@dataclass
+class TrainedModel:
+    """A model a family has fitted, before it is saved.
+
+    Attributes
+    ----------
+    model : object
+        The family's native object (booster, torch module, cut table).
+    predict : callable
+        ``predict(features) -> scores`` in float, the reference for every backend.
+    hyperparameters : dict
+    metrics : dict
+        Training-time figures (best iteration, validation loss, feature importance).
+    """
+
+    model: Any
+    predict: Any
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelFamily(abc.ABC):
+    """Fits models and saves them in open formats."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def fit(self, train: TrainingSet, valid: TrainingSet, *, seed: int) -> TrainedModel:
+        """Fit a model on ``train`` with early stopping on ``valid``."""
+
+    @abc.abstractmethod
+    def save(self, model: TrainedModel, directory: Path) -> dict[str, str]:
+        """Write model files into ``directory``; return ``{format: file name}``.
+
+        ONNX (format ``onnx``) is always written where the model can be expressed in
+        it; the native format is written where it is safe to read back.
+        """
+
+
+class Scorer(abc.ABC):
+    """A loaded model ready to score feature matrices."""
+
+    @abc.abstractmethod
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Scores for ``features`` (float32, shape (n, n_features)).
+
+        Returns shape (n,) for a single output and (n, n_outputs) otherwise.
+        """
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and measured."""
+
+    directory: Path
+    files: list[Path]
+    report: dict[str, Any]
+
+
+class Backend(abc.ABC):
+    """Loads artifacts into scorers; may export them into a deployable form."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def formats(self) -> Sequence[str]:
+        """Artifact formats this backend reads, in order of preference."""
+
+    @abc.abstractmethod
+    def load(self, artifact: Artifact) -> Scorer:
+        """Return a scorer for a verified artifact."""
+
+    def export(self, artifact: Artifact, out_dir: Path) -> ExportResult:
+        """Write a deployable form of the artifact with a consistency report."""
+        from trigml.export import cpu_export
+
+        return cpu_export(self, artifact, out_dir)
+
+    def describe(self) -> Mapping[str, Any]:
+        """Settings to record in reports."""
+        return {"backend": self.name}

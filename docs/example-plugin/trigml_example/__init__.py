@@ -1,0 +1,1 @@
+"""A template trigml plugin: one algorithm and one backend."""
