@@ -49,8 +49,12 @@ def _plots(report: RunReport, accounting: RunAccounting, out: Path) -> list[Path
         finite = np.isfinite(scores)
         if finite.sum() < 2:
             continue
+        # events without candidates score -inf: put them below every threshold
+        low, high = scores[finite].min(), scores[finite].max()
+        scores = np.where(finite, scores, low - 1.0)
+        thresholds = np.linspace(low, high, 101)
         background = scores[~signal[: len(scores)]] if len(signal) else scores
-        curves[line.name] = metrics.rate_curve(background, rate)
+        curves[line.name] = metrics.rate_curve(background, rate, thresholds)
         if len(signal) and signal.any() and (~signal).any():
             n = min(len(scores), len(signal))
             fpr, tpr, _ = metrics.roc_curve(scores[:n], signal[:n])
@@ -59,7 +63,7 @@ def _plots(report: RunReport, accounting: RunAccounting, out: Path) -> list[Path
     if curves:
         written.append(
             plots.plot_rate_vs_threshold(
-                curves, out / "rate_vs_threshold.png", report.input_rate_hz
+                curves, out / "rate_vs_threshold.png", rate
             )
         )
     if rocs:
