@@ -74,17 +74,22 @@ class Candidates:
     features : ndarray, float32, shape (n_candidates, n_features)
         Feature matrix in the order of ``names``.
     event_index : ndarray, int64, shape (n_candidates,)
-        Index of each candidate's event within the batch.
+        Index of each candidate's event within the batch, non-decreasing: the
+        candidates of one event are contiguous and events come in batch order.
     names : list of str
         Feature names.
     aux : dict of str to ndarray
         Per-candidate extra columns (truth labels, kinematics for plots).
+    per_event : bool
+        True when the candidates are the events themselves (``event_index`` is
+        ``arange(n_events)``), which lets decisions skip the candidate-to-event step.
     """
 
     features: np.ndarray
     event_index: np.ndarray
     names: list[str]
     aux: dict[str, np.ndarray] = field(default_factory=dict)
+    per_event: bool = False
 
     def __len__(self) -> int:
         return len(self.event_index)
@@ -226,6 +231,8 @@ class Algorithm(abc.ABC):
         -------
         ndarray of bool, shape (n_events,)
         """
+        if cands.per_event:
+            return np.asarray(scores >= threshold)
         fired = np.zeros(n_events, dtype=bool)
         fired[cands.event_index[scores >= threshold]] = True
         return fired
@@ -233,9 +240,19 @@ class Algorithm(abc.ABC):
     def event_scores(
         self, scores: np.ndarray, cands: Candidates, n_events: int
     ) -> np.ndarray:
-        """The highest candidate score per event (-inf where there is none)."""
-        best = np.full(n_events, -np.inf, dtype=np.float64)
-        np.maximum.at(best, cands.event_index, scores.astype(np.float64))
+        """The highest candidate score per event (-inf where there is none).
+
+        Candidates come in event order, so each event's candidates form one run of
+        ``event_index`` and a single ``maximum.reduceat`` finds the best of each.
+        """
+        if cands.per_event:
+            return np.asarray(scores, dtype=np.float32)
+        best = np.full(n_events, -np.inf, dtype=np.float32)
+        index = cands.event_index
+        if len(index) == 0:
+            return best
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        best[index[starts]] = np.maximum.reduceat(scores.astype(np.float32), starts)
         return best
 
     def describe_card(

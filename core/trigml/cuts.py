@@ -95,20 +95,22 @@ class CutsAlgorithm(Algorithm):
     def candidates(self, events: ak.Array) -> Candidates:
         names = self.params.features
         if self.collection is None:
-            cols = [ak.to_numpy(events[f]).astype(np.float32) for f in names]
+            cols = [ak.to_numpy(events[f]) for f in names]
             index = np.arange(len(events), dtype=np.int64)
         else:
             coll = events[self.collection]
             counts = ak.to_numpy(ak.num(coll, axis=1))
             index = np.repeat(np.arange(len(events), dtype=np.int64), counts)
-            cols = [
-                ak.to_numpy(ak.flatten(coll[f.split(".", 1)[1]])).astype(np.float32)
-                for f in names
-            ]
-        features = (
-            np.stack(cols, axis=1) if cols else np.zeros((len(index), 0), np.float32)
+            cols = [ak.to_numpy(ak.flatten(coll[f.split(".", 1)[1]])) for f in names]
+        features = np.empty((len(index), len(cols)), dtype=np.float32)
+        for j, col in enumerate(cols):
+            features[:, j] = col
+        return Candidates(
+            features=features,
+            event_index=index,
+            names=list(names),
+            per_event=self.collection is None,
         )
-        return Candidates(features=features, event_index=index, names=list(names))
 
     def _labels(self, events: ak.Array, cands: Candidates) -> np.ndarray:
         label = self.params.label

@@ -146,7 +146,8 @@ def process_batch(menu: Menu, batch: Batch) -> BatchResult:
     checked = validate_batch(
         batch.events, menu.schema, policy=menu.policy, origin=batch.origin
     )
-    events = batch.events if checked.keep.all() else batch.events[checked.keep]
+    all_kept = bool(checked.keep.all())
+    events = batch.events if all_kept else batch.events[checked.keep]
     seconds = {"validate": time.perf_counter() - t0}
     table: dict[str, np.ndarray] = {
         "event": np.arange(batch.start, batch.start + n, dtype=np.int64),
@@ -155,17 +156,16 @@ def process_batch(menu: Menu, batch: Batch) -> BatchResult:
     if menu.signal_field:
         table["is_signal"] = ak.to_numpy(batch.events[menu.signal_field]).astype(bool)
     n_candidates: dict[str, int] = {}
-    kept = np.flatnonzero(checked.keep)
     for line in menu.lines:
         t1 = time.perf_counter()
         fired, best, n_cand = _run_line(line, events, batch.origin)
         seconds[line.name] = time.perf_counter() - t1
-        decision = np.zeros(n, dtype=bool)
-        decision[kept] = fired
-        score = np.full(n, -np.inf, dtype=np.float32)
-        score[kept] = best
-        table[line.name] = decision
-        table[f"{line.name}_score"] = score
+        if not all_kept:
+            # rejected events get no decision and no score
+            fired = _scatter(fired, checked.keep, False)
+            best = _scatter(best, checked.keep, -np.inf)
+        table[line.name] = fired
+        table[f"{line.name}_score"] = best
         n_candidates[line.name] = n_cand
     return BatchResult(
         chunk=batch.chunk,
@@ -178,6 +178,12 @@ def process_batch(menu: Menu, batch: Batch) -> BatchResult:
         seconds=seconds,
         origin=batch.origin,
     )
+
+
+def _scatter(values: np.ndarray, keep: np.ndarray, fill: float | bool) -> np.ndarray:
+    out = np.full(len(keep), fill, dtype=values.dtype)
+    out[keep] = values
+    return out
 
 
 def _run_line(
