@@ -62,9 +62,7 @@ def _plots(report: RunReport, accounting: RunAccounting, out: Path) -> list[Path
     written = []
     if curves:
         written.append(
-            plots.plot_rate_vs_threshold(
-                curves, out / "rate_vs_threshold.png", rate
-            )
+            plots.plot_rate_vs_threshold(curves, out / "rate_vs_threshold.png", rate)
         )
     if rocs:
         written.append(plots.plot_roc(rocs, out / "roc.png"))
