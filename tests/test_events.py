@@ -56,7 +56,7 @@ def test_missing_field_names_what_exists():
 def test_wrong_dtype_is_refused():
     batch = events([[1.0], [2.0]], [1, 2])
     batch = ak.with_field(batch, np.array([1.5, 2.5]), "nPV")
-    with pytest.raises(DataError, match="nPV.*float64.*int32"):
+    with pytest.raises(DataError, match=r"nPV.*float64.*int32"):
         validate_batch(batch, SCHEMA)
 
 

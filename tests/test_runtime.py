@@ -27,7 +27,7 @@ def make_menu(model, n_events=3000, batch=1000, **kw):
 
 def test_every_event_is_accounted_for(cuts_model, tmp_path):
     menu = make_menu(cuts_model, signal_field="is_signal", input_rate_hz=1e6)
-    report, accounting = run_menu(menu, LocalExecutor(), tmp_path)
+    report, _ = run_menu(menu, LocalExecutor(), tmp_path)
     assert report.n_input == report.n_decided == 3000 and report.n_batches == 3
     (line,) = report.lines
     assert line.rate_hz == pytest.approx(1e6 * line.n_accepted / 3000)
