@@ -274,14 +274,28 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_train(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from trigml import assemble
     from trigml.train import train_model
 
     config, cfg = assemble.load_train_config(args.config)
     registry = _plugins().registry
-    with console.status(f"training {config.algorithm.type} with {config.family.type}"):
+    what = f"training {config.algorithm.type} with {config.family.type}"
+    columns = [TextColumn(what), BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, console=console, transient=True, disable=args.quiet) as bar:
+        task = bar.add_task(what, total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
         artifact = train_model(
-            config, registry, cfg, overwrite=args.overwrite, output=args.out
+            config,
+            registry,
+            cfg,
+            overwrite=args.overwrite,
+            output=args.out,
+            progress=progress,
         )
     _print_card(console, artifact)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def train_model(
     *,
     overwrite: bool = False,
     output: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Artifact:
     """Train a model as a config says and save it as a verified artifact.
 
@@ -95,6 +97,9 @@ def train_model(
         Replace an existing output directory.
     output : Path, optional
         Overrides ``config.output``.
+    progress : callable, optional
+        ``progress(stage, done, total)`` for a progress bar; stages are ``data`` and
+        ``fit``.
     """
     out = output or resolve_path(config.output, cfg)
     prepare_output(out, overwrite=overwrite)
@@ -102,6 +107,8 @@ def train_model(
         registry, "algorithm", config.algorithm, cfg, ("algorithm",)
     )
     family: ModelFamily = build(registry, "family", config.family, cfg, ("family",))
+    if progress is not None:
+        family.progress = lambda done, total: progress("fit", done, total)
     source = _source(config, registry, cfg, algorithm)
 
     log.info("building the training set from %s", source.describe())

@@ -187,6 +187,13 @@ class TorchFamily(ModelFamily):
             len(train),
             len(valid),
         )
+        listener = callback or self.callback
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            self.report_progress(int(record["epoch"]) + 1, int(record["epochs"]))
+            if listener is not None:
+                listener(record)
+
         started = time.perf_counter()
         with torch_threads(p.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -198,7 +205,7 @@ class TorchFamily(ModelFamily):
                 p,
                 loss_kind=loss_kind,
                 seed=seed,
-                callback=callback or self.callback,
+                callback=on_epoch,
             )
         seconds = time.perf_counter() - started
         targets.fold_into(module)
