@@ -24,3 +24,11 @@ def test_documented_hooks_exist():
         line.split("`")[1] for line in text.splitlines() if line.startswith("### `")
     }
     assert documented == set(hookspec.HOOK_NAMES)
+
+
+def test_cli_reference_is_fresh():
+    from trigml.clidoc import default_path, render
+
+    assert default_path().read_text() == render(), (
+        "docs/cli.md is stale; regenerate it with: python -m trigml.clidoc"
+    )

@@ -20,6 +20,7 @@ from trigml.errors import TrigmlError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from trigml.journal import RunJournal
     from trigml.plugins import Plugins
 
 __all__ = ["main"]
@@ -32,6 +33,7 @@ examples:
   trigml validate examples/core/menu.yaml
   trigml train examples/core/train_cuts.yaml --overwrite
   trigml run examples/core/menu.yaml --out out/ --overwrite
+  trigml run examples/core/menu.yaml --out out/ --executor dask --resume
   trigml export out/model --backend cpu.onnxruntime --out out/export
   trigml demo                          the full chain on a built-in simulation
 """
@@ -40,7 +42,7 @@ examples:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trigml",
-        description="Machine learning for real-time event selection: train, deploy on "
+        description="Machine learning for real-time event selection: train, deploy on\n"
         "CPU or emulated FPGA firmware, and measure efficiency, rate and latency.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing output"
     )
-    p.add_argument("--executor", help="executor name overriding the config's")
+    p.add_argument("--executor", help="executor overriding the config's: local or dask")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted run in --out: only the chunks it had not done run",
+    )
 
     p = sub.add_parser(
         "export", help="export a model to a backend with a consistency report"
@@ -340,14 +347,15 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from trigml import assemble
     from trigml.reporting import write_run_outputs
     from trigml.runtime import run_menu
-    from trigml.train import prepare_output
 
     config, cfg = assemble.load_run_config(args.config)
     plugins = _plugins()
     menu, executor = assemble.assemble_run(
         config, plugins.registry, cfg, executor=args.executor
     )
-    prepare_output(args.out, overwrite=args.overwrite)
+    journal = _journal(args, console)
+    if journal is None:
+        return 0
     versions = {p.dist: p.version for p in plugins.loaded}
     columns = [
         SpinnerColumn(),
@@ -367,11 +375,41 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
                 bar.update(task, rate=f"{t.completed / t.elapsed / 1e3:,.0f} kHz")
 
         report, accounting = run_menu(
-            menu, executor, args.out, progress=advance, plugins=versions
+            menu,
+            executor,
+            args.out,
+            progress=advance,
+            plugins=versions,
+            journal=journal,
         )
     write_run_outputs(report, accounting, args.out, plots=config.plots)
+    journal.discard()
     _print_report(console, report, args.out)
     return 0
+
+
+def _journal(args: argparse.Namespace, console: Console) -> RunJournal | None:
+    """The journal of this run: a new one, or that of the run to resume.
+
+    Returns None when ``--resume`` finds the run in ``--out`` already finished.
+    """
+    from trigml.journal import RunJournal
+    from trigml.train import prepare_output
+
+    out: Path = args.out
+    if not args.resume:
+        prepare_output(out, overwrite=args.overwrite)
+        return RunJournal(out)
+    if args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    if RunJournal.found(out):
+        return RunJournal(out, resume=True)
+    if (out / "report.json").is_file():
+        console.print(f"nothing to resume: the run in {out}/ has finished")
+        return None
+    prepare_output(out, overwrite=False)
+    log.info("no interrupted run in %s; starting one", out)
+    return RunJournal(out)
 
 
 def _print_report(console: Console, report: Any, out: Path) -> None:
@@ -402,6 +440,17 @@ def _print_report(console: Console, report: Any, out: Path) -> None:
     for reason, count in report.rejected.items():
         console.print(
             f"[yellow]rejected[/] {count:,} events: {reason}", highlight=False
+        )
+    for chunk in report.retried_chunks:
+        console.print(
+            f"[yellow]retried[/] chunk {chunk.chunk} ({chunk.origin}) "
+            f"worked at attempt {chunk.attempts}; before: {chunk.reasons[-1]}",
+            highlight=False,
+        )
+    if report.resumed_chunks:
+        console.print(
+            f"resumed: {report.resumed_chunks} of {report.n_batches} chunks came from "
+            "the interrupted run"
         )
     console.print(f"outputs in {out}/")
 
