@@ -74,3 +74,16 @@ def test_train_cuts_on_toy_and_backend_conformance(tmp_path, trigml_builtins):
         "algorithm", "cuts", {"features": ["x0", "x1"]}
     )
     check_algorithm(algo, toy_events(500, seed=1))
+
+
+def test_optimiser_handles_integer_features():
+    rng = np.random.default_rng(8)
+    n = 20_000
+    y = rng.random(n) < 0.5
+    counts = rng.integers(0, 10, n) + 3 * y  # signal has three more
+    cont = rng.normal(np.where(y, 1.5, 0.0), 1.0)
+    x = np.stack([counts, cont], axis=1).astype(np.float32)
+    cuts = optimise_cuts(x, y.astype(int), ["count", "x"], target_efficiency=0.8)
+    eff = (cuts.score(x) >= 0)[y].mean()
+    assert 0.78 <= eff <= 0.81
+    assert np.isfinite(cuts.values).all()

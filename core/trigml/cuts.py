@@ -290,15 +290,21 @@ def optimise_cuts(
             break
         budget = min(step, (eff - target_efficiency) * total)
         best: tuple[float, int, float] | None = None
+        slack = (eff - target_efficiency) * total
         for j in range(x.shape[1]):
             vals = s_sig[pass_sig, j]
             order = np.argsort(vals, kind="stable")
+            ordered = vals[order]
             cum = np.cumsum(ws[pass_sig][order])
             k = int(np.searchsorted(cum, budget, side="left"))
             if k >= len(vals) - 1:
                 continue
-            new_cut = np.nextafter(vals[order][k], np.inf)
-            lost = cum[k]
+            new_cut = np.nextafter(ordered[k], np.inf)
+            # a cut removes every tied value below it: count them all, and skip a
+            # step that would overshoot the target (integer features tie a lot)
+            lost = cum[int(np.searchsorted(ordered, new_cut, side="left")) - 1]
+            if lost > slack * (1.0 + 1e-9):
+                continue
             removed = wb[pass_bkg & (s_bkg[:, j] < new_cut)].sum()
             gain = removed / lost
             if best is None or gain > best[0]:
