@@ -97,6 +97,16 @@ class FittedBDT:
         """Float scores: P(signal) (n,), class probabilities (n, k) or targets (n,)."""
         return booster_predict(self.booster, self.select(features))
 
+    def reference(self, features: np.ndarray) -> np.ndarray:
+        """The scores the deployed model gives: the table's for a bonsai BDT.
+
+        A bonsai BDT is deployed as its lookup table, so its working points and the
+        held-out reference scores come from the table, not from the exact booster.
+        """
+        if self.lut is None:
+            return self.predict(features)
+        return np.asarray(self.lut.lookup(self.select(features)), dtype=np.float32)
+
 
 class XGBoostFamily(ModelFamily):
     """Boosted decision trees trained with xgboost.
@@ -174,7 +184,7 @@ class XGBoostFamily(ModelFamily):
         hyper.update(objective_resolved=objective, n_trees=_n_trees(result.booster))
         return TrainedModel(
             model=bdt,
-            predict=bdt.predict,
+            predict=bdt.reference,
             hyperparameters=hyper,
             metrics=metrics,
             extra=extra,
