@@ -6,7 +6,11 @@ from typing import Any
 
 from trigml.hookspec import hookimpl
 
-__all__ = ["trigml_register_algorithms", "trigml_register_sources"]
+__all__ = [
+    "trigml_register_algorithms",
+    "trigml_register_demos",
+    "trigml_register_sources",
+]
 
 
 def _topo(params: Any) -> Any:
@@ -57,4 +61,24 @@ def trigml_register_sources(register: Any) -> None:
         _sim,
         params=LHCbSimParams,
         description="LHCb-like events: b-hadron signal modes, minimum bias, ghosts",
+    )
+
+
+def _demo(quick: bool) -> Any:
+    def factory(params: Any) -> Any:
+        from trigml_lhcb.demo import run_demo
+
+        return lambda out, console: run_demo(out, console, quick=quick)
+
+    return factory
+
+
+@hookimpl
+def trigml_register_demos(register: Any) -> None:
+    """Register the LHCb demo as the default one, and a quick variant for tests."""
+    description = "LHCb topological trigger and ghost classifier, CPU and FPGA"
+    register("default", _demo(False), description=description)
+    register("lhcb", _demo(False), description=description)
+    register(
+        "lhcb-quick", _demo(True), description="the LHCb demo on a tenth of the events"
     )
