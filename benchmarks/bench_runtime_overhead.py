@@ -92,7 +92,7 @@ class TrivialBackend:
     def formats(self) -> Sequence[str]:
         return ["cuts-json"]
 
-    def load(self, artifact):  # noqa: ANN001 - benchmark helper
+    def load(self, artifact: object) -> TrivialBackend:
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:

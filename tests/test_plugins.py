@@ -38,7 +38,7 @@ def test_builtins_register_through_hooks(trigml_builtins):
     assert reg.names("backend") == ["cpu.cuts"]
     assert {"root", "toy"} <= set(reg.names("source"))
     assert "cuts" in reg.names("algorithm") and "cuts" in reg.names("family")
-    assert reg.names("executor") == ["local"]
+    assert reg.names("executor") == ["dask", "local"]
     assert all(c.dist == "trigml" for c in reg.components())
 
 

@@ -142,7 +142,9 @@ def assemble_run(
         build(registry, "sink", ref, cfg, ("sinks", i))
         for i, ref in enumerate(config.sinks)
     ]
-    exec_ref = ComponentRef(type=executor) if executor else config.executor
+    exec_ref = config.executor
+    if executor and executor != config.executor.type:
+        exec_ref = ComponentRef(type=executor)
     runner: Executor = build(registry, "executor", exec_ref, cfg, ("executor",))
     menu = Menu(
         source=source,

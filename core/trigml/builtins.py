@@ -41,10 +41,20 @@ def trigml_register_sinks(register: Any) -> None:
 
 @hookimpl
 def trigml_register_executors(register: Any) -> None:
-    from trigml.runtime import LocalExecutor
+    from trigml.dask_executor import DaskExecutor, DaskExecutorParams
+    from trigml.runtime import ExecutorParams, LocalExecutor
 
     register(
-        "local", LocalExecutor, description="all batches in this process, in order"
+        "local",
+        LocalExecutor,
+        ExecutorParams,
+        "all batches in this process, in order",
+    )
+    register(
+        "dask",
+        DaskExecutor,
+        DaskExecutorParams,
+        "chunks on a dask.distributed cluster (a local one on 127.0.0.1 by default)",
     )
 
 

@@ -10,7 +10,7 @@ decision per event. Training asks the algorithm for a :class:`TrainingSet` and a
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ __all__ = [
     "Backend",
     "Batch",
     "Candidates",
+    "ChunkRef",
     "ExportResult",
     "ModelFamily",
     "Scorer",
@@ -63,6 +64,38 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.events)
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """A piece of a source small enough to describe and read on its own, anywhere.
+
+    A chunk reference is a few numbers and a path, cheap to send to another process
+    or machine; :meth:`Source.read_chunk` turns it into a :class:`Batch`.
+
+    Attributes
+    ----------
+    index : int
+        Sequence number of the chunk within the source (``Batch.chunk``).
+    start : int
+        Index of the chunk's first event in the whole input (over all files).
+    n : int
+        Number of events in the chunk.
+    file : str
+        The file the chunk lies in ("" for a generated source).
+    entry_start, entry_stop : int
+        Entry range of the chunk within ``file`` (or within the generator's stream).
+    origin : str
+        Where the chunk comes from, for messages (``file.root:tree[0:100000]``).
+    """
+
+    index: int
+    start: int
+    n: int
+    file: str = ""
+    entry_start: int = 0
+    entry_stop: int = 0
+    origin: str = ""
 
 
 @dataclass
@@ -147,8 +180,21 @@ class TrainingSet:
         )
 
     def split(self, fraction: float, seed: int) -> tuple[TrainingSet, TrainingSet]:
-        """Shuffle and split into (first, second) with ``fraction`` in the second."""
+        """Shuffle and split into (first, second) with ``fraction`` in the second.
+
+        When ``aux`` holds a ``group`` column (an event number, say), rows sharing a
+        group stay on one side, so that event-level figures (an event fires if any of
+        its candidates passes) can be computed on either side; ``fraction`` is then
+        the fraction of groups.
+        """
         rng = np.random.default_rng(seed)
+        if "group" in self.aux:
+            groups, row_group = np.unique(self.aux["group"], return_inverse=True)
+            second = rng.permutation(len(groups))[
+                round(len(groups) * (1.0 - fraction)) :
+            ]
+            in_second = np.isin(row_group.ravel(), second)
+            return self.subset(~in_second), self.subset(in_second)
         order = rng.permutation(len(self))
         cut = round(len(self) * (1.0 - fraction))
         return self.subset(order[:cut]), self.subset(order[cut:])
@@ -159,6 +205,12 @@ class Source(abc.ABC):
 
     The pipeline tells the source which fields it needs through ``columns`` so that a
     file-backed source reads nothing else.
+
+    A source that can be split also implements :meth:`chunks` and
+    :meth:`read_chunk`: the run is then planned as a list of small chunk references
+    that any process can read independently, which distributed executors and
+    resumed runs need. ``read_chunk(ref)`` for each ``ref`` of ``chunks()`` must give
+    the same events as ``batches()``, in the same order and the same batch bounds.
     """
 
     @abc.abstractmethod
@@ -172,9 +224,58 @@ class Source(abc.ABC):
             everything.
         """
 
+    @property
+    def splittable(self) -> bool:
+        """Whether the source implements :meth:`chunks` and :meth:`read_chunk`."""
+        cls = type(self)
+        return (
+            cls.chunks is not Source.chunks and cls.read_chunk is not Source.read_chunk
+        )
+
+    def chunks(self, columns: Sequence[str] | None = None) -> list[ChunkRef]:
+        """Plan the whole input as chunks, in input order.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            The fields that will be read, as for :meth:`batches` (a source whose
+            chunk size is a memory size needs them to size its chunks).
+
+        Raises
+        ------
+        UsageError
+            The source cannot be split (the default).
+        """
+        raise _cannot_split(self)
+
+    def read_chunk(self, ref: ChunkRef, columns: Sequence[str] | None = None) -> Batch:
+        """Read one chunk planned by :meth:`chunks` (in any process).
+
+        Raises
+        ------
+        UsageError
+            The source cannot be split (the default).
+        DataError
+            The chunk's events cannot be read.
+        """
+        raise _cannot_split(self)
+
+    def close(self) -> None:  # noqa: B027 - optional, nothing to release by default
+        """Release what :meth:`read_chunk` keeps open between calls (optional)."""
+
     def describe(self) -> str:
         """One line for reports and model-card provenance."""
         return type(self).__name__
+
+
+def _cannot_split(source: Source) -> Exception:
+    from trigml.errors import UsageError
+
+    return UsageError(
+        f"the source {source.describe()} cannot be split into chunks, which "
+        "distributed runs need",
+        hint="use the local executor, or a source that can be split (root, toy)",
+    )
 
 
 class Sink(abc.ABC):
@@ -302,9 +403,20 @@ class TrainedModel:
 
 
 class ModelFamily(abc.ABC):
-    """Fits models and saves them in open formats."""
+    """Fits models and saves them in open formats.
+
+    A family reports training progress through :meth:`report_progress` (boosting
+    rounds, epochs); the command line sets :attr:`progress` to draw a progress bar.
+    """
 
     name: str = ""
+    #: ``progress(done, total)``, set by the caller; None when nobody listens.
+    progress: Callable[[int, int], None] | None = None
+
+    def report_progress(self, done: int, total: int) -> None:
+        """Tell the caller that ``done`` of ``total`` training steps are finished."""
+        if self.progress is not None:
+            self.progress(done, total)
 
     @abc.abstractmethod
     def fit(self, train: TrainingSet, valid: TrainingSet, *, seed: int) -> TrainedModel:

@@ -35,7 +35,7 @@ from trigml.components import (
 from trigml.errors import ConfigError, DataError, ModelError
 from trigml.registry import Params
 from trigml.schema.card import FeatureSpec
-from trigml.schema.events import CollectionSpec, EventSchema, FieldSpec
+from trigml.schema.events import CollectionSpec, EventSchema, FieldSpec, column_values
 
 __all__ = [
     "CutSet",
@@ -94,14 +94,12 @@ class CutsAlgorithm(Algorithm):
 
     def candidates(self, events: ak.Array) -> Candidates:
         names = self.params.features
+        cols = [_values(events, f) for f in names]
         if self.collection is None:
-            cols = [ak.to_numpy(events[f]) for f in names]
             index = np.arange(len(events), dtype=np.int64)
         else:
-            coll = events[self.collection]
-            counts = ak.to_numpy(ak.num(coll, axis=1))
+            counts = ak.to_numpy(ak.num(events[self.collection], axis=1))
             index = np.repeat(np.arange(len(events), dtype=np.int64), counts)
-            cols = [ak.to_numpy(ak.flatten(coll[f.split(".", 1)[1]])) for f in names]
         features = np.empty((len(index), len(cols)), dtype=np.float32)
         for j, col in enumerate(cols):
             features[:, j] = col
@@ -145,6 +143,17 @@ class CutsAlgorithm(Algorithm):
             features_spec=spec,
             description=source.describe(),
         )
+
+
+def _values(events: ak.Array, dotted: str) -> np.ndarray:
+    """Flat numpy values of a field, without copying where the layout allows."""
+    fast = column_values(events, dotted)
+    if fast is not None:
+        return fast[0]
+    node = events
+    for part in dotted.split("."):
+        node = node[part]
+    return ak.to_numpy(ak.flatten(node, axis=None))
 
 
 class CutsFamilyParams(Params):

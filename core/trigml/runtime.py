@@ -6,6 +6,12 @@ run it anywhere (in this process, or on a Dask worker) and hand the
 :class:`BatchResult` back to be merged in input order by :class:`RunAccounting`. Every
 input event ends in exactly one place: a decided row, or the rejected count with its
 reason; the accounting refuses to finish when the numbers do not balance.
+
+A chunk that fails is tried again up to the executor's ``retries``; one that still
+fails becomes a :class:`ChunkFailure`, which fails the run or, under the executor's
+``on_failure: reject``, turns its events into rejected rows. With a
+:class:`~trigml.journal.RunJournal`, every chunk's result is also kept on disk so that
+an interrupted run can be finished later with the same outputs.
 """
 
 from __future__ import annotations
@@ -13,29 +19,47 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import awkward as ak
 import numpy as np
+from pydantic import Field
 
 from trigml.artifact import Artifact
-from trigml.components import Algorithm, Backend, Batch, Scorer, Sink, Source
-from trigml.errors import DataError, ModelError, RunFailure
-from trigml.registry import NoParams
+from trigml.components import Algorithm, Backend, Batch, ChunkRef, Scorer, Sink, Source
+from trigml.errors import (
+    ConfigError,
+    DataError,
+    ModelError,
+    PluginError,
+    RunFailure,
+    UsageError,
+)
+from trigml.registry import Params
 from trigml.schema.events import EventSchema, Policy, validate_batch
-from trigml.schema.report import LineReport, RunReport, TimingReport
+from trigml.schema.report import ChunkReport, LineReport, RunReport, TimingReport
+
+if TYPE_CHECKING:
+    from trigml.journal import RunJournal
 
 __all__ = [
+    "FATAL_ERRORS",
     "BatchResult",
+    "ChunkFailure",
     "Executor",
+    "ExecutorParams",
+    "FailurePolicy",
     "Line",
     "LocalExecutor",
     "Menu",
     "RunAccounting",
+    "describe_error",
+    "plan_chunks",
     "process_batch",
+    "run_chunk",
     "run_menu",
 ]
 
@@ -125,7 +149,11 @@ class BatchResult:
     reason_names : list of str
     n_candidates : dict of str to int
     seconds : dict of str to float
-        Time spent per stage (``validate``, each line) on this batch.
+        Time spent per stage (``read``, ``validate``, each line) on this batch.
+    origin : str
+        Where the batch came from, for messages.
+    retries : list of str
+        Why earlier attempts at this chunk failed (empty when the first one worked).
     """
 
     chunk: int
@@ -137,6 +165,48 @@ class BatchResult:
     n_candidates: dict[str, int]
     seconds: dict[str, float]
     origin: str = ""
+    retries: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChunkFailure:
+    """A chunk that failed on every attempt, in place of its :class:`BatchResult`.
+
+    Attributes
+    ----------
+    chunk, start, n : int
+        Position of the chunk in the input.
+    origin : str
+    reasons : list of str
+        Why each attempt failed, in order.
+    """
+
+    chunk: int
+    start: int
+    n: int
+    origin: str
+    reasons: list[str]
+
+    @classmethod
+    def of(cls, ref: ChunkRef, reasons: list[str]) -> ChunkFailure:
+        return cls(ref.index, ref.start, ref.n, ref.origin, list(reasons))
+
+
+#: Errors that no retry can cure and that concern the whole run, not one chunk: a
+#: wrong configuration, a missing plugin, a model that does not fit its algorithm.
+FATAL_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    UsageError,
+    PluginError,
+    ModelError,
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failed attempt: the error's type and its first line."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def process_batch(menu: Menu, batch: Batch) -> BatchResult:
@@ -151,7 +221,7 @@ def process_batch(menu: Menu, batch: Batch) -> BatchResult:
     seconds = {"validate": time.perf_counter() - t0}
     table: dict[str, np.ndarray] = {
         "event": np.arange(batch.start, batch.start + n, dtype=np.int64),
-        "status": checked.reason_index.astype(np.int16),
+        "status": checked.reason_index,
     }
     if menu.signal_field:
         table["is_signal"] = ak.to_numpy(batch.events[menu.signal_field]).astype(bool)
@@ -178,6 +248,30 @@ def process_batch(menu: Menu, batch: Batch) -> BatchResult:
         seconds=seconds,
         origin=batch.origin,
     )
+
+
+def run_chunk(menu: Menu, ref: ChunkRef) -> BatchResult:
+    """Read one chunk of the menu's source and process it (one unit of work).
+
+    Executors call this in their own process or on a remote worker; it needs only
+    the menu (without sinks) and the chunk reference.
+    """
+    t0 = time.perf_counter()
+    try:
+        batch = menu.source.read_chunk(ref, menu.columns())
+    except BaseException:
+        # a retry opens the file afresh rather than through a handle that failed
+        menu.source.close()
+        raise
+    if len(batch) != ref.n or batch.start != ref.start:
+        raise DataError(
+            f"{ref.origin}: the source gave {len(batch)} events from {batch.start}, "
+            f"the run planned {ref.n} from {ref.start}; the input changed"
+        )
+    read = time.perf_counter() - t0
+    result = process_batch(menu, batch)
+    result.seconds = {"read": read, **result.seconds}
+    return result
 
 
 def _scatter(values: np.ndarray, keep: np.ndarray, fill: float | bool) -> np.ndarray:
@@ -223,38 +317,162 @@ def _run_line(
     return fired, best, len(cands)
 
 
+FailurePolicy = Literal["fail", "reject"]
+
+
+class ExecutorParams(Params):
+    """Parameters every executor takes: how failing chunks are handled.
+
+    Attributes
+    ----------
+    retries : int
+        Times a failing chunk is tried again before it counts as failed.
+    on_failure : {"fail", "reject"}
+        What a chunk that failed on every attempt does: ``fail`` the run (exit code
+        1, after the other chunks are done, so that ``--resume`` redoes only the
+        failed ones) or ``reject`` its events with the reason "chunk failed: …".
+    """
+
+    retries: int = Field(2, ge=0)
+    on_failure: FailurePolicy = "fail"
+
+
 class Executor(abc.ABC):
-    """Drives :func:`process_batch` over a source and hands results back in order."""
+    """Drives the work over a source's chunks and hands results back in order.
+
+    Attributes
+    ----------
+    name : str
+        Registered name, recorded in the run report.
+    retries : int
+    on_failure : {"fail", "reject"}
+        See :class:`ExecutorParams`.
+    """
 
     name = ""
+    retries = 0
+    on_failure: FailurePolicy = "fail"
 
     @abc.abstractmethod
-    def map(self, menu: Menu) -> Iterator[BatchResult]:
-        """Yield one :class:`BatchResult` per batch of the source, in input order."""
+    def map(
+        self,
+        menu: Menu,
+        *,
+        chunks: list[ChunkRef] | None = None,
+        skip: Collection[int] = (),
+    ) -> Iterator[BatchResult | ChunkFailure]:
+        """Yield one result per chunk of the source, in input order.
+
+        Parameters
+        ----------
+        menu : Menu
+        chunks : list of ChunkRef, optional
+            The source's chunks, when the caller has planned them already.
+        skip : collection of int
+            Chunk numbers done by an earlier attempt at the run: nothing is yielded
+            for them.
+
+        Yields
+        ------
+        BatchResult or ChunkFailure
+            A chunk's result, or its failure after ``retries`` retries.
+        """
+
+
+def plan_chunks(menu: Menu) -> list[ChunkRef] | None:
+    """The source's chunks for the menu's columns, or None if it cannot split."""
+    if not menu.source.splittable:
+        return None
+    return menu.source.chunks(menu.columns())
 
 
 class LocalExecutor(Executor):
-    """Runs every batch in this process, one after the other."""
+    """Runs every chunk in this process, one after the other.
+
+    A source that cannot be split is read through its ``batches()``; a batch that
+    fails then fails the run, since a broken stream of batches cannot be retried.
+
+    Parameters
+    ----------
+    params : ExecutorParams, optional
+    """
 
     name = "local"
 
-    def __init__(self, params: NoParams | None = None) -> None:
-        self.params = params
+    def __init__(self, params: ExecutorParams | None = None) -> None:
+        self.params = params or ExecutorParams()
+        self.retries = self.params.retries
+        self.on_failure = self.params.on_failure
 
-    def map(self, menu: Menu) -> Iterator[BatchResult]:
+    def map(
+        self,
+        menu: Menu,
+        *,
+        chunks: list[ChunkRef] | None = None,
+        skip: Collection[int] = (),
+    ) -> Iterator[BatchResult | ChunkFailure]:
+        refs = chunks if chunks is not None else plan_chunks(menu)
+        if refs is None:
+            yield from self._map_batches(menu, skip)
+            return
+        done = set(skip)
+        try:
+            for ref in refs:
+                if ref.index not in done:
+                    yield self._attempt(menu, ref)
+        finally:
+            menu.source.close()
+
+    def _attempt(self, menu: Menu, ref: ChunkRef) -> BatchResult | ChunkFailure:
+        reasons: list[str] = []
+        while True:
+            try:
+                result = run_chunk(menu, ref)
+            except FATAL_ERRORS:
+                raise
+            except Exception as exc:
+                reasons.append(describe_error(exc))
+                if len(reasons) > self.retries:
+                    log.warning(
+                        "%s failed %d times: %s", ref.origin, len(reasons), reasons[-1]
+                    )
+                    return ChunkFailure.of(ref, reasons)
+                log.warning("%s failed, trying again: %s", ref.origin, reasons[-1])
+                continue
+            result.retries = reasons
+            return result
+
+    @staticmethod
+    def _map_batches(menu: Menu, skip: Collection[int]) -> Iterator[BatchResult]:
+        done = set(skip)
         for batch in menu.source.batches(menu.columns()):
-            yield process_batch(menu, batch)
+            if batch.chunk not in done:
+                yield process_batch(menu, batch)
 
 
 _RESERVOIR = 1_000_000
 
 
 class RunAccounting:
-    """Merges batch results in order, writes sinks, and builds the run report."""
+    """Merges batch results in order, writes sinks, and builds the run report.
 
-    def __init__(self, menu: Menu, out_dir: Path) -> None:
+    Parameters
+    ----------
+    menu : Menu
+    out_dir : Path
+    on_failure : {"fail", "reject"}
+        What a :class:`ChunkFailure` does (see :class:`ExecutorParams`).
+    """
+
+    def __init__(
+        self, menu: Menu, out_dir: Path, *, on_failure: FailurePolicy = "fail"
+    ) -> None:
         self.menu = menu
         self.out_dir = out_dir
+        self.on_failure = on_failure
+        self.retried: list[ChunkReport] = []
+        self.failed: list[ChunkReport] = []
+        self.resumed = 0
         self.reason_codes: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
         self.n_input = 0
@@ -267,28 +485,73 @@ class RunAccounting:
         self.n_signal = 0
         self.candidates = {line.name: 0 for line in menu.lines}
         self.batch_seconds: dict[str, list[float]] = {}
-        self.batch_sizes: list[int] = []
+        self.batch_sizes: dict[str, list[int]] = {}
         self.scores: dict[str, list[np.ndarray]] = {
             line.name: [] for line in menu.lines
         }
         self.signal: list[np.ndarray] = []
         self._kept = 0
         self._opened = False
+        self._broken = False
 
     def _open(self, table: dict[str, np.ndarray]) -> None:
         dtypes = {k: v.dtype for k, v in table.items()}
         for sink in self.menu.sinks:
             sink.open(self.out_dir, dtypes)
+        self._writer = _SinkWriter(self.menu.sinks)
         self._opened = True
+
+    def _advance(self, chunk: int, start: int, n: int) -> None:
+        if start != self.next_start:
+            raise RunFailure(
+                f"batch {chunk} starts at event {start}, expected "
+                f"{self.next_start}: batches arrived out of order or one was lost"
+            )
+        self.next_start = start + n
+
+    def add_failure(self, failure: ChunkFailure) -> None:
+        """Account for a chunk that failed on every attempt.
+
+        Under ``on_failure="reject"`` its events become rejected rows with the
+        reason "chunk failed: …"; otherwise the chunk is recorded, the sinks receive
+        nothing more (their rows would no longer be in order) and :meth:`finish`
+        fails the run.
+        """
+        rejected = self.on_failure == "reject"
+        self.failed.append(
+            ChunkReport(
+                chunk=failure.chunk,
+                origin=failure.origin,
+                start=failure.start,
+                n_events=failure.n,
+                attempts=len(failure.reasons),
+                reasons=failure.reasons,
+                outcome="rejected" if rejected else "failed",
+            )
+        )
+        if rejected:
+            self.add(_failed_result(self.menu, failure))
+            return
+        self._advance(failure.chunk, failure.start, failure.n)
+        self._broken = True
 
     def add(self, result: BatchResult) -> None:
         """Account for one batch; batches must arrive in input order."""
-        if result.start != self.next_start:
-            raise RunFailure(
-                f"batch {result.chunk} starts at event {result.start}, expected "
-                f"{self.next_start}: batches arrived out of order or one was lost"
+        self._advance(result.chunk, result.start, result.n)
+        if result.retries:
+            self.retried.append(
+                ChunkReport(
+                    chunk=result.chunk,
+                    origin=result.origin,
+                    start=result.start,
+                    n_events=result.n,
+                    attempts=len(result.retries) + 1,
+                    reasons=result.retries,
+                    outcome="retried",
+                )
             )
-        self.next_start = result.start + result.n
+        if self._broken:
+            return
         table = dict(result.table)
         status = table["status"]
         if result.reason_names:
@@ -315,29 +578,40 @@ class RunAccounting:
                 self.accepted_signal[line.name] += int((fired & signal).sum())
             self.candidates[line.name] += result.n_candidates.get(line.name, 0)
             self._keep_scores(line.name, table[f"{line.name}_score"][decided])
-        if signal is not None:
-            self.signal.append(signal[decided][: max(0, _RESERVOIR - self._kept)])
+        room = _RESERVOIR - self._kept
+        if signal is not None and room > 0:
+            self.signal.append(_head(signal[decided], room))
         self._kept += int(decided.sum())
         self.n_any += int(any_fired.sum())
         for stage, sec in result.seconds.items():
             self.batch_seconds.setdefault(stage, []).append(sec)
-        self.batch_sizes.append(result.n)
+            self.batch_sizes.setdefault(stage, []).append(result.n)
         if not self._opened:
             self._open(table)
-        for sink in self.menu.sinks:
-            sink.write(table)
+        self._writer.write(table)
 
     def _keep_scores(self, name: str, scores: np.ndarray) -> None:
         room = _RESERVOIR - sum(len(s) for s in self.scores[name])
         if room > 0:
-            self.scores[name].append(scores[:room])
+            self.scores[name].append(_head(scores, room))
 
     def finish(self, plugins: dict[str, str] | None = None) -> RunReport:
-        """Close sinks, check that every event is accounted for, build the report."""
+        """Close sinks, check that every event is accounted for, build the report.
+
+        Raises
+        ------
+        RunFailure
+            A chunk failed under ``on_failure="fail"``, or events are unaccounted.
+        DataError
+            The source gave no events at all.
+        """
         outputs: list[str] = []
-        for sink in self.menu.sinks:
-            if self._opened:
+        if self._opened:
+            self._writer.close()
+            for sink in self.menu.sinks:
                 outputs += [str(p) for p in sink.close()]
+        if self._broken:
+            raise _chunks_failed(self.failed)
         if self.n_input == 0:
             raise DataError(
                 f"the source {self.menu.source.describe()} gave zero events",
@@ -349,7 +623,8 @@ class RunAccounting:
                 f"{lost} events are neither decided nor rejected; the run is incomplete"
             )
         timing = {
-            s: _timing(secs, self.batch_sizes) for s, secs in self.batch_seconds.items()
+            s: _timing(secs, self.batch_sizes[s])
+            for s, secs in self.batch_seconds.items()
         }
         rate = self.menu.input_rate_hz
         lines = []
@@ -399,6 +674,9 @@ class RunAccounting:
             timing=timing,
             outputs=outputs,
             plugins=plugins or {},
+            retried_chunks=self.retried,
+            failed_chunks=self.failed,
+            resumed_chunks=self.resumed,
         )
 
     def line_scores(self, name: str) -> np.ndarray:
@@ -407,9 +685,105 @@ class RunAccounting:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
+def _head(values: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` values, copied when cut, so that no view keeps the rest alive."""
+    return values if len(values) <= n else values[:n].copy()
+
+
+def _failed_result(menu: Menu, failure: ChunkFailure) -> BatchResult:
+    """The rows of a failed chunk, all rejected with the reason of its last failure."""
+    n = failure.n
+    reason = f"chunk failed: {failure.reasons[-1]}"
+    table: dict[str, np.ndarray] = {
+        "event": np.arange(failure.start, failure.start + n, dtype=np.int64),
+        "status": np.ones(n, dtype=np.int16),
+    }
+    if menu.signal_field:
+        # unknown for events that could not be read; rejected rows never count
+        table["is_signal"] = np.zeros(n, dtype=bool)
+    for line in menu.lines:
+        table[line.name] = np.zeros(n, dtype=bool)
+        table[f"{line.name}_score"] = np.full(n, -np.inf, dtype=np.float32)
+    return BatchResult(
+        chunk=failure.chunk,
+        start=failure.start,
+        n=n,
+        table=table,
+        reasons={reason: n},
+        reason_names=[reason],
+        n_candidates={},
+        seconds={},
+        origin=failure.origin,
+    )
+
+
+def _chunks_failed(failed: list[ChunkReport]) -> RunFailure:
+    lost = [f for f in failed if f.outcome == "failed"]
+    n_events = sum(f.n_events for f in lost)
+    listed = "; ".join(
+        f"chunk {f.chunk} ({f.origin}): {f.reasons[-1]}" for f in lost[:5]
+    )
+    if len(lost) > 5:
+        listed += f"; and {len(lost) - 5} more"
+    return RunFailure(
+        f"{len(lost)} chunk(s) failed on every attempt, so {n_events} events are "
+        f"neither decided nor rejected: {listed}",
+        hint="fix the cause and finish the run with 'trigml run CONFIG --out OUT "
+        "--resume' (only the missing chunks run again), or set 'on_failure: reject' "
+        "in the executor's parameters to count such events as rejected",
+    )
+
+
+class _SinkWriter:
+    """Writes decision tables to the sinks on a background thread, in order.
+
+    Compressing and writing a batch's decisions (LZ4 or ZSTD release the GIL) then
+    overlaps with reading and scoring the next batch. At most two tables wait; an
+    error in a sink is raised on the next write or at close.
+    """
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        import queue
+        import threading
+
+        self.sinks = sinks
+        self.pending: queue.Queue[dict[str, np.ndarray] | None] = queue.Queue(2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="trigml-sinks")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            table = self.pending.get()
+            if table is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                for sink in self.sinks:
+                    sink.write(table)
+            except BaseException as exc:  # handed to the caller's thread
+                self.error = exc
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def write(self, table: dict[str, np.ndarray]) -> None:
+        self._raise()
+        self.pending.put(table)
+
+    def close(self) -> None:
+        self.pending.put(None)
+        self.thread.join()
+        self._raise()
+
+
 def _timing(seconds: list[float], sizes: list[int]) -> TimingReport:
     total = float(sum(seconds))
-    n = sum(sizes[: len(seconds)])
+    n = sum(sizes)
     per_event = np.array(
         [s / max(k, 1) * 1e6 for s, k in zip(seconds, sizes)], dtype=np.float64
     )
@@ -428,25 +802,88 @@ def run_menu(
     *,
     progress: Callable[[int], None] | None = None,
     plugins: dict[str, str] | None = None,
+    journal: RunJournal | None = None,
 ) -> tuple[RunReport, RunAccounting]:
     """Run a menu to the end and return the report and the accounting.
 
     Parameters
     ----------
+    menu : Menu
+    executor : Executor
+    out_dir : Path
+        Folder of the sinks' outputs (created if needed).
     progress : callable, optional
         Called with the number of events of each finished batch.
+    plugins : dict of str to str, optional
+        Distribution → version, recorded in the report.
+    journal : RunJournal, optional
+        Keeps every chunk's result on disk as it comes, and provides those of an
+        earlier, interrupted attempt (:meth:`RunJournal.begin`), which are merged in
+        input order with the new ones instead of being computed again.
+
+    Raises
+    ------
+    RunFailure
+        A chunk failed on every attempt under ``on_failure: fail``, or events are
+        unaccounted for; the journal, if any, keeps what was done.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    accounting = RunAccounting(menu, out_dir)
+    accounting = RunAccounting(menu, out_dir, on_failure=executor.on_failure)
     t0 = time.perf_counter()
-    for result in executor.map(menu):
-        accounting.add(result)
-        if progress is not None:
-            progress(result.n)
+    refs = plan_chunks(menu)
+    done = journal.begin(menu, refs) if journal is not None else []
+    outcomes = executor.map(menu, chunks=refs, skip=done)
+    try:
+        for outcome, replayed in _with_replayed(outcomes, done, journal):
+            if isinstance(outcome, ChunkFailure):
+                if journal is not None:
+                    journal.record_failure(outcome)
+                accounting.add_failure(outcome)
+            else:
+                if replayed:
+                    accounting.resumed += 1
+                elif journal is not None:
+                    journal.record(outcome)
+                accounting.add(outcome)
+            if progress is not None:
+                progress(outcome.n)
+    finally:
+        # stop the executor's generator (a cluster, open files) even on errors
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+        if journal is not None:
+            journal.close()
     report = accounting.finish(plugins)
+    report.executor = executor.name
     wall = time.perf_counter() - t0
     report.timing["total"] = TimingReport(
         seconds=wall, events_per_second=report.n_input / wall if wall > 0 else 0.0
     )
     log.info("run finished: %d events in %.2f s", report.n_input, wall)
     return report, accounting
+
+
+def _with_replayed(
+    outcomes: Iterable[BatchResult | ChunkFailure],
+    done: list[int],
+    journal: RunJournal | None,
+) -> Iterator[tuple[BatchResult | ChunkFailure, bool]]:
+    """New outcomes merged in chunk order with the journal's earlier results.
+
+    Yields (outcome, True) for a result read back from the journal and
+    (outcome, False) for a new one.
+    """
+    if journal is None:
+        for outcome in outcomes:
+            yield outcome, False
+        return
+    earlier = sorted(done)
+    i = 0
+    for outcome in outcomes:
+        while i < len(earlier) and earlier[i] < outcome.chunk:
+            yield journal.load(earlier[i]), True
+            i += 1
+        yield outcome, False
+    for chunk in earlier[i:]:
+        yield journal.load(chunk), True

@@ -14,7 +14,7 @@ import awkward as ak
 import numpy as np
 from pydantic import Field
 
-from trigml.components import Batch, Source
+from trigml.components import Batch, ChunkRef, Source
 from trigml.registry import Params
 
 __all__ = ["ToySource", "ToySourceParams", "toy_events"]
@@ -68,19 +68,36 @@ class ToySource(Source):
         self.params = params
 
     def batches(self, columns: Sequence[str] | None = None) -> Iterator[Batch]:
+        for ref in self.chunks(columns):
+            yield self.read_chunk(ref, columns)
+
+    def chunks(self, columns: Sequence[str] | None = None) -> list[ChunkRef]:
+        """One chunk of ``batch_size`` events after the other (the last one shorter)."""
         p = self.params
-        done = 0
-        chunk = 0
-        while done < p.n_events:
-            n = min(p.batch_size, p.n_events - done)
-            events = toy_events(
-                n, seed=p.seed * 1_000_003 + chunk, signal_fraction=p.signal_fraction
+        refs = []
+        for chunk, lo in enumerate(range(0, p.n_events, p.batch_size)):
+            hi = min(lo + p.batch_size, p.n_events)
+            refs.append(
+                ChunkRef(
+                    index=chunk,
+                    start=lo,
+                    n=hi - lo,
+                    entry_start=lo,
+                    entry_stop=hi,
+                    origin=f"toy[{lo}:{hi}]",
+                )
             )
-            yield Batch(
-                events=events, start=done, origin=f"toy[{done}:{done + n}]", chunk=chunk
-            )
-            done += n
-            chunk += 1
+        return refs
+
+    def read_chunk(self, ref: ChunkRef, columns: Sequence[str] | None = None) -> Batch:
+        """Generate the events of one chunk (seeded by the chunk number)."""
+        p = self.params
+        events = toy_events(
+            ref.n,
+            seed=p.seed * 1_000_003 + ref.index,
+            signal_fraction=p.signal_fraction,
+        )
+        return Batch(events=events, start=ref.start, origin=ref.origin, chunk=ref.index)
 
     def describe(self) -> str:
         p = self.params

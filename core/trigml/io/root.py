@@ -25,6 +25,7 @@ import glob
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from trigml.components import Batch, Sink, Source
+from trigml.components import Batch, ChunkRef, Sink, Source
 from trigml.errors import DataError, RunFailure, TrigmlError
 from trigml.io.memory import check_table, closest, events_from_columns, split_column
 from trigml.registry import Params
@@ -139,6 +140,13 @@ class RootSource(Source):
     def __init__(self, params: RootSourceParams) -> None:
         self.params = params
         self._paths: list[Path] | None = None
+        self._local: threading.local | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # open files stay behind: a copy in another process opens its own
+        state = dict(self.__dict__)
+        state["_local"] = None
+        return state
 
     def paths(self) -> list[Path]:
         """The files to read, with globs expanded.
@@ -174,9 +182,7 @@ class RootSource(Source):
             missing; a branch does not hold numbers.
         """
         p = self.params
-        wanted = None if columns is None else list(dict.fromkeys(columns))
-        for name in wanted or []:
-            split_column(name)
+        wanted = _wanted(columns)
         paths = self.paths()
 
         start = 0
@@ -210,6 +216,125 @@ class RootSource(Source):
             finally:
                 rfile.close()
 
+    def chunks(self, columns: Sequence[str] | None = None) -> list[ChunkRef]:
+        """Plan the input as entry ranges of each file, the bounds :meth:`batches` uses.
+
+        Every file's metadata is opened once, here, to learn its number of events (so
+        that each chunk knows its global ``start``) and, for a memory step size, the
+        number of entries per step of the branches read.
+
+        Raises
+        ------
+        DataError
+            As for :meth:`batches`, for anything wrong with a file's metadata or
+            branches.
+        """
+        p = self.params
+        wanted = _wanted(columns)
+        refs: list[ChunkRef] = []
+        # TODO(dask-planning): files are planned one after the other in the calling
+        # process (~15 ms each); a distributed run could plan them on its workers.
+        start = 0
+        left = p.entry_stop
+        for number, path in enumerate(self.paths()):
+            if left is not None and left <= 0:
+                break
+            if number == 0:
+                # the first file stays open for the first read_chunk in this thread
+                tree, plan = self._tree_for(path, wanted)
+                rfile = None
+            else:
+                rfile, tree = _open_tree(path, p.tree)
+            try:
+                where = f"{path}:{p.tree}"
+                if rfile is not None:
+                    plan = _plan(tree, wanted, p.aliases, where)
+                n = _entries(tree, path)
+                if n == 0:
+                    log.warning("%s holds no events; skipped", where)
+                    continue
+                stop = n if left is None else min(n, left)
+                step = _entry_step(tree, plan, stop, p.step_size, where)
+                for lo in range(0, stop, step):
+                    hi = min(lo + step, stop)
+                    refs.append(
+                        ChunkRef(
+                            index=len(refs),
+                            start=start + lo,
+                            n=hi - lo,
+                            file=str(path),
+                            entry_start=lo,
+                            entry_stop=hi,
+                            origin=f"{where}[{lo}:{hi}]",
+                        )
+                    )
+                start += stop
+                if left is not None:
+                    left -= stop
+            finally:
+                if rfile is not None:
+                    rfile.close()
+        return refs
+
+    def read_chunk(self, ref: ChunkRef, columns: Sequence[str] | None = None) -> Batch:
+        """Read the entries of one chunk planned by :meth:`chunks`.
+
+        The last file opened stays open (one per thread) until another file is
+        needed or :meth:`close` is called, so that consecutive chunks of one file do
+        not reopen it.
+
+        Raises
+        ------
+        DataError
+            The file has disappeared or changed since the run was planned, or its
+            entries cannot be read.
+        """
+        wanted = _wanted(columns)
+        tree, plan = self._tree_for(Path(ref.file), wanted)
+        where = f"{ref.file}:{self.params.tree}"
+        events = _read_range(
+            tree, plan, ref.entry_start, ref.entry_stop, where, wanted is None
+        )
+        if len(events) != ref.n:
+            raise DataError(
+                f"{ref.origin}: read {len(events)} events where the run planned "
+                f"{ref.n}; the file changed during the run"
+            )
+        return Batch(events=events, start=ref.start, origin=ref.origin, chunk=ref.index)
+
+    def close(self) -> None:
+        """Close the file :meth:`read_chunk` keeps open in this thread, if any."""
+        local = self._local
+        opened = getattr(local, "opened", None) if local is not None else None
+        if opened is not None:
+            opened[1].close()
+            local.opened = None  # type: ignore[union-attr]
+
+    def _tree_for(
+        self, path: Path, wanted: list[str] | None
+    ) -> tuple[Any, dict[str, str]]:
+        """The tree of ``path`` and its branch plan for ``wanted``, kept per thread."""
+        if self._local is None:
+            self._local = threading.local()
+        local = self._local
+        opened = getattr(local, "opened", None)
+        if opened is None or opened[0] != path:
+            self.close()
+            if not path.is_file():
+                raise DataError(
+                    f"{path}: the file has disappeared since the run was planned",
+                    hint="restore the file and resume the run with --resume",
+                )
+            rfile, tree = _open_tree(path, self.params.tree)
+            opened = (path, rfile, tree, {})
+            local.opened = opened
+        plans: dict[tuple[str, ...] | None, dict[str, str]] = opened[3]
+        key = None if wanted is None else tuple(wanted)
+        if key not in plans:
+            where = f"{path}:{self.params.tree}"
+            plans[key] = _plan(opened[2], wanted, self.params.aliases, where)
+        return opened[2], plans[key]
+
     def describe(self) -> str:
         """One line naming the files, the tree and the reading options."""
         p = self.params
@@ -222,6 +347,16 @@ class RootSource(Source):
         if p.entry_stop is not None:
             extra.append(f"first {p.entry_stop} events")
         return f"root: {files} ({', '.join(extra)})"
+
+
+def _wanted(columns: Sequence[str] | None) -> list[str] | None:
+    """Requested columns without repeats, each checked to be a valid name."""
+    if columns is None:
+        return None
+    wanted = list(dict.fromkeys(columns))
+    for name in wanted:
+        split_column(name)
+    return wanted
 
 
 # --- finding and opening files -------------------------------------------------------
@@ -551,6 +686,54 @@ def _read(
         lo = hi
 
 
+def _entry_step(
+    tree: Any, plan: dict[str, str], stop: int, step: str | int, where: str
+) -> int:
+    """Entries per batch, computed as ``tree.iterate`` computes it in :func:`_read`."""
+    if isinstance(step, int):
+        return step
+    if not plan:
+        return _COUNT_ONLY_STEP
+    wanted = set(plan.values())
+    try:
+        entries = tree.num_entries_for(
+            step, filter_name=lambda name: name in wanted, entry_stop=stop
+        )
+    except Exception as exc:
+        raise DataError(
+            f"{where}: cannot size batches of {step} for {sorted(wanted)} "
+            f"({_short(exc)})"
+        ) from exc
+    return max(1, int(entries))
+
+
+def _read_range(
+    tree: Any, plan: dict[str, str], lo: int, hi: int, where: str, everything: bool
+) -> ak.Array:
+    """Events of the entries ``[lo, hi)`` of ``tree``."""
+    import awkward as ak
+
+    origin = f"{where}[{lo}:{hi}]"
+    if not plan:
+        return ak.Array(ak.contents.RecordArray([], [], length=hi - lo))
+    wanted = set(plan.values())
+    try:
+        arrays = tree.arrays(
+            filter_name=lambda name: name in wanted,
+            entry_start=lo,
+            entry_stop=hi,
+            library="ak",
+            array_cache=None,  # each chunk is read once: keep nothing
+        )
+    except TrigmlError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"{origin}: reading failed, the file may be damaged ({_short(exc)})"
+        ) from exc
+    return _build(arrays, plan, origin, everything)
+
+
 def _count_only(stop: int, step: str | int) -> Iterator[tuple[ak.Array, int, int]]:
     import awkward as ak
 
@@ -573,6 +756,17 @@ def _take(arrays: ak.Array, branch: str, origin: str) -> ak.Array:
 
 
 def _build(arrays: ak.Array, plan: dict[str, str], origin: str, drop: bool) -> ak.Array:
+    import awkward as ak
+
+    layout = arrays.layout
+    if (
+        all(c == b and "." not in c for c, b in plan.items())
+        and isinstance(layout, ak.contents.RecordArray)
+        and set(layout.fields) == set(plan)
+        and all(isinstance(layout.content(c), ak.contents.NumpyArray) for c in plan)
+    ):
+        # flat numeric branches under their own names: uproot's record is the batch
+        return arrays
     columns = {c: _take(arrays, branch, origin) for c, branch in plan.items()}
     for column, values in columns.items():
         if not _numeric(values.layout):

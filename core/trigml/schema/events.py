@@ -150,6 +150,48 @@ _KINDS = {
 }
 
 
+def column_values(
+    events: ak.Array, dotted: str
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A field's values as numpy, without copying, for the common layouts.
+
+    Parameters
+    ----------
+    events : ak.Array
+        One record per event.
+    dotted : str
+        ``field`` for a flat field or ``collection.field`` for a jagged one.
+
+    Returns
+    -------
+    (values, counts) or None
+        The flat values and, for a jagged field, the number of values per event;
+        None when the layout is not a plain record of numpy or list-offset arrays
+        (the caller then goes through awkward's own functions).
+    """
+    layout = events.layout
+    counts = None
+    offsets = None
+    for depth, part in enumerate(dotted.split(".")):
+        if not isinstance(layout, ak.contents.RecordArray) or part not in layout.fields:
+            return None
+        layout = layout.content(part)
+        if depth == 0 and "." in dotted:
+            if not isinstance(layout, ak.contents.ListOffsetArray):
+                return None
+            offsets = np.asarray(layout.offsets)
+            counts = np.diff(offsets)
+            layout = layout.content
+    if not isinstance(layout, ak.contents.NumpyArray) or layout.parameters:
+        return None
+    values = np.asarray(layout.data)
+    if values.ndim != 1:
+        return None
+    if offsets is not None:
+        values = values[offsets[0] : offsets[-1]]
+    return values, counts
+
+
 def _leaf(events: ak.Array, dotted: str, origin: str) -> ak.Array:
     node = events
     for part in dotted.split("."):
@@ -187,9 +229,7 @@ def _as_flat_numpy(
             f"{origin}: field '{dotted}' of type {layout_type} cannot be read as "
             f"{spec.dtype}: {exc}"
         ) from None
-    if values.dtype.kind not in _KINDS[spec.dtype] and not (
-        _KINDS[spec.dtype] == "f" and values.dtype.kind in "iub"
-    ):
+    if not _dtype_ok(values, spec):
         raise DataError(
             f"{origin}: field '{dotted}' has dtype {values.dtype}, "
             f"schema says {spec.dtype}",
@@ -228,8 +268,13 @@ def validate_batch(
     reason_index = np.zeros(n, dtype=np.int16)
     names: list[str] = []
     for dotted, spec in schema.specs().items():
-        column = _leaf(events, dotted, origin)
-        values, counts = _as_flat_numpy(column, dotted, spec, origin)
+        fast = column_values(events, dotted)
+        if fast is not None and _dtype_ok(fast[0], spec):
+            values, counts = fast
+        else:
+            column = _leaf(events, dotted, origin)
+            values, raw_counts = _as_flat_numpy(column, dotted, spec, origin)
+            counts = None if raw_counts is None else ak.to_numpy(raw_counts)
         checks: list[tuple[str, np.ndarray]] = []
         if values.dtype.kind == "f":
             checks.append((f"non-finite {dotted}", ~np.isfinite(values)))
@@ -267,10 +312,15 @@ def validate_batch(
     )
 
 
-def _per_event(bad: np.ndarray, counts: ak.Array | None) -> np.ndarray:
+def _dtype_ok(values: np.ndarray, spec: FieldSpec) -> bool:
+    kinds = _KINDS[spec.dtype]
+    return values.dtype.kind in kinds or (kinds == "f" and values.dtype.kind in "iub")
+
+
+def _per_event(bad: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
     if counts is None:
         return np.asarray(bad, dtype=bool)
-    c = ak.to_numpy(counts).astype(np.int64)
+    c = counts.astype(np.int64)
     event_of = np.repeat(np.arange(len(c)), c)
     out = np.zeros(len(c), dtype=bool)
     out[event_of[bad]] = True

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LineReport", "RunReport", "TimingReport"]
+__all__ = ["ChunkReport", "LineReport", "RunReport", "TimingReport"]
 
 
 class _Strict(BaseModel):
@@ -40,6 +40,25 @@ class LineReport(_Strict):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChunkReport(_Strict):
+    """A chunk of the input that failed at least once.
+
+    ``outcome`` is ``retried`` when a later attempt worked, ``rejected`` when every
+    attempt failed and its events were counted as rejected (``on_failure: reject``),
+    and ``failed`` when every attempt failed and the run failed with it.
+    """
+
+    chunk: int = Field(description="Sequence number of the chunk in the input.")
+    origin: str = Field("", description="File, tree and entry range of the chunk.")
+    start: int = Field(0, description="Index of its first event in the whole input.")
+    n_events: int = 0
+    attempts: int = Field(1, description="Attempts made, the last one included.")
+    reasons: list[str] = Field(
+        default_factory=list, description="Why each failed attempt failed, in order."
+    )
+    outcome: Literal["retried", "rejected", "failed"]
+
+
 class RunReport(_Strict):
     """Everything a run did, and where every input event ended.
 
@@ -62,3 +81,15 @@ class RunReport(_Strict):
     outputs: list[str] = Field(default_factory=list)
     plugins: dict[str, str] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    retried_chunks: list[ChunkReport] = Field(
+        default_factory=list,
+        description="Chunks that failed, then worked when tried again.",
+    )
+    failed_chunks: list[ChunkReport] = Field(
+        default_factory=list,
+        description="Chunks that failed on every attempt; their events are rejected "
+        "with the reason 'chunk failed: ...'.",
+    )
+    resumed_chunks: int = Field(
+        0, description="Chunks whose results came from an earlier, interrupted attempt."
+    )
