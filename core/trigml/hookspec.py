@@ -71,7 +71,7 @@ def trigml_register_executors(register: Any) -> None:
 
     Called once at discovery. An executor factory returns a
     :class:`trigml.runtime.Executor`. Built-in: ``local`` (one process, batches in
-    order).
+    order) and ``dask`` (chunks on a ``dask.distributed`` cluster).
 
     Parameters
     ----------
