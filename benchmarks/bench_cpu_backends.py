@@ -99,9 +99,9 @@ def bdt_artifact(
 ) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     """A 100-tree depth-6 BDT as an artifact; returns (artifact, booster, x, y)."""
     import xgboost as xgb
-    from trigml_xgboost.onnx_export import booster_to_onnx
 
     from trigml.artifact import save_artifact
+    from trigml_xgboost.onnx_export import booster_to_onnx
 
     x, y = _toy(n_train, n_features, seed)
     params = {"objective": "binary:logistic", "max_depth": 6, "eta": 0.1, "nthread": 2}
@@ -193,6 +193,7 @@ def bench_bdt(tmp: Path, seconds: float, repeats: int, n_train: int) -> list[dic
 
 def bench_mlp(tmp: Path, seconds: float, repeats: int) -> list[dict]:
     import torch
+
     from trigml_cpu.auto import AutoBackend
     from trigml_cpu.onnx_backend import onnx_session
     from trigml_cpu.params import AutoParams
@@ -226,13 +227,12 @@ def bench_mlp(tmp: Path, seconds: float, repeats: int) -> list[dict]:
 
 
 def bench_bonsai(tmp: Path, seconds: float, repeats: int, n_train: int) -> list[dict]:
+    from trigml.artifact import save_artifact
     from trigml_cpu.auto import AutoBackend
     from trigml_cpu.lut_backend import LutBackend
     from trigml_cpu.params import AutoParams
     from trigml_xgboost.bonsai import build_lookup_table
     from trigml_xgboost.params import BonsaiParams
-
-    from trigml.artifact import save_artifact
 
     artifact, booster, x, _ = bdt_artifact(tmp / "bonsai", 4, n_train, 1)
     lut = build_lookup_table(

@@ -33,9 +33,8 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def native(_session_cache: None) -> bool:
     """Whether the native kernels build here (a C compiler is installed)."""
-    from trigml_cpu.native import kernel_library
-
     from trigml.errors import ModelError
+    from trigml_cpu.native import kernel_library
 
     try:
         kernel_library()

@@ -7,12 +7,12 @@ import logging
 
 import numpy as np
 import pytest
-from trigml_cpu import native
-from trigml_cpu.auto import CACHE_FILE, AutoBackend, calibration_rows
-from trigml_cpu.params import AutoParams
 
 from trigml.artifact import load_artifact, save_artifact
 from trigml.errors import ModelError
+from trigml_cpu import native
+from trigml_cpu.auto import CACHE_FILE, AutoBackend, calibration_rows
+from trigml_cpu.params import AutoParams
 
 QUICK = {"batch_sizes": [1, 64, 2000], "seconds_per_point": 0.003}
 

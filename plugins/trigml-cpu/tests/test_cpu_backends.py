@@ -6,6 +6,10 @@ import json
 
 import numpy as np
 import pytest
+
+from trigml.artifact import load_artifact, save_artifact
+from trigml.errors import ModelError
+from trigml.testing import isolated_plugins
 from trigml_cpu import hooks
 from trigml_cpu.auto import AutoBackend
 from trigml_cpu.compiled import CompiledBackend
@@ -14,10 +18,6 @@ from trigml_cpu.lut_backend import LutBackend
 from trigml_cpu.onnx_backend import OnnxRuntimeBackend
 from trigml_cpu.params import LutParams
 from trigml_cpu.xgboost_backend import XGBoostBackend
-
-from trigml.artifact import load_artifact, save_artifact
-from trigml.errors import ModelError
-from trigml.testing import isolated_plugins
 
 CASES = [
     (OnnxRuntimeBackend, "bdt-binary", 1e-5),

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from trigml_cpu import native
-from trigml_cpu.compiled import CompiledBackend, forest_from_xgboost_json
 
 from trigml.errors import DataError, ModelError
+from trigml_cpu import native
+from trigml_cpu.compiled import CompiledBackend, forest_from_xgboost_json
 
 ODD_ENSEMBLES = {
     # Uneven trees: deep branches next to early leaves, padded to depth 8.

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from trigml_cpu._base import CpuScorer, require_formats
-from trigml_cpu.params import ThreadParams
 
 from trigml.artifact import Artifact
 from trigml.components import Backend
 from trigml.errors import ModelError
+from trigml_cpu._base import CpuScorer, require_formats
+from trigml_cpu.params import ThreadParams
 
 __all__ = ["TorchBackend"]
 
@@ -60,6 +60,7 @@ class TorchBackend(Backend):
         require_formats(artifact, self.name, ["torch-arch", "torch-state"])
         try:
             import torch
+
             from trigml_torch.arch import load_module
         except ImportError as exc:
             raise ModelError(

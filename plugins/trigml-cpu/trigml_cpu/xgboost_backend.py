@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from trigml_cpu._base import CpuScorer, require_formats
-from trigml_cpu.params import ThreadParams
 
 from trigml.artifact import Artifact
 from trigml.components import Backend
 from trigml.errors import ModelError
+from trigml_cpu._base import CpuScorer, require_formats
+from trigml_cpu.params import ThreadParams
 
 __all__ = ["XGBoostBackend", "load_booster"]
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from trigml_fpga import ConiferBackend, ConiferParams, Hls4mlBackend, Hls4mlParams
-from trigml_fpga.testing import bdt_artifact, module_loader, save_model
 
 from trigml.artifact import Artifact
 from trigml.schema.card import WorkingPoint
+from trigml_fpga import ConiferBackend, ConiferParams, Hls4mlBackend, Hls4mlParams
+from trigml_fpga.testing import bdt_artifact, module_loader, save_model
 
 N_HOLDOUT = 100_000
 

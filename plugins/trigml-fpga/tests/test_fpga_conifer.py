@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from trigml_fpga import ConiferBackend, ConiferParams, hooks
-from trigml_fpga.bdt import evaluate_margins, feature_shifts, read_xgboost_json
-from trigml_fpga.fixed import parse_fixed
-from trigml_fpga.testing import bdt_artifact, save_model, working_points
 
 from trigml.artifact import Artifact
 from trigml.errors import ConfigError, DataError, ModelError
 from trigml.testing import check_backend, isolated_plugins
+from trigml_fpga import ConiferBackend, ConiferParams, hooks
+from trigml_fpga.bdt import evaluate_margins, feature_shifts, read_xgboost_json
+from trigml_fpga.fixed import parse_fixed
+from trigml_fpga.testing import bdt_artifact, save_model, working_points
 
 xgb = pytest.importorskip("xgboost")
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from trigml_fpga import Hls4mlBackend, Hls4mlParams
-from trigml_fpga.nn import NetworkFirmware, hls_config, prepare_network
-from trigml_fpga.testing import module_loader, torch_artifact
 
 from trigml.artifact import Artifact
 from trigml.errors import ConfigError, ModelError
 from trigml.testing import check_backend
+from trigml_fpga import Hls4mlBackend, Hls4mlParams
+from trigml_fpga.nn import NetworkFirmware, hls_config, prepare_network
+from trigml_fpga.testing import module_loader, torch_artifact
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from trigml_fpga import ConiferBackend, ConiferParams, Hls4mlBackend, Hls4mlParams
 from trigml_fpga.testing import bdt_artifact, module_loader, torch_artifact
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trigml_fpga import synthesis, toolchain
-from trigml_fpga.toolchain import CompileJob, ToolchainError, VivadoRequired
 
 from trigml.errors import TrigmlError
+from trigml_fpga import synthesis, toolchain
+from trigml_fpga.toolchain import CompileJob, ToolchainError, VivadoRequired
 
 
 @pytest.fixture(autouse=True)

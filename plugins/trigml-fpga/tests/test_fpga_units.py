@@ -7,6 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from trigml.errors import ConfigError, ModelError
+from trigml.schema.card import FeatureSpec, ModelCard, WorkingPoint
+from trigml.testing import isolated_plugins
 from trigml_fpga import hooks
 from trigml_fpga.cache import cache_key, cached_build
 from trigml_fpga.consistency import (
@@ -17,10 +21,6 @@ from trigml_fpga.consistency import (
 )
 from trigml_fpga.fixed import FixedType, parse_fixed
 from trigml_fpga.scan import scan_precision
-
-from trigml.errors import ConfigError, ModelError
-from trigml.schema.card import FeatureSpec, ModelCard, WorkingPoint
-from trigml.testing import isolated_plugins
 
 # -- fixed-point types ----------------------------------------------------------------
 

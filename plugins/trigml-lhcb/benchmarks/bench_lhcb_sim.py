@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from trigml_lhcb.ghostsim import simulate_ghost
 from trigml_lhcb.simulation import generate, simulate_topo
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from trigml_lhcb.ghostsim import simulate_ghost
 from trigml_lhcb.simulation import simulate_topo
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 import pytest
-from trigml_lhcb.ghost import GhostAlgorithm, GhostParams, ghost_rejection
-from trigml_lhcb.ghostsim import GHOST_FEATURES
-from trigml_lhcb.simulation import LHCbSimSource
 
 from trigml.schema.card import ModelCard
 from trigml.schema.events import validate_batch
+from trigml_lhcb.ghost import GhostAlgorithm, GhostParams, ghost_rejection
+from trigml_lhcb.ghostsim import GHOST_FEATURES
+from trigml_lhcb.simulation import LHCbSimSource
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from trigml_lhcb import hooks
-from trigml_lhcb.simulation import generate, simulate_topo
-from trigml_lhcb.topo import TopoAlgorithm
 
 from trigml.io.root import RootSource, RootSourceParams
 from trigml.plugins import discover
+from trigml_lhcb import hooks
+from trigml_lhcb.simulation import generate, simulate_topo
+from trigml_lhcb.topo import TopoAlgorithm
 
 
 def test_components_register_under_their_names():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from trigml_lhcb.kinematics import boost, invariant_mass_sq, phase_space
 
 

@@ -7,11 +7,11 @@ import time
 import awkward as ak
 import numpy as np
 import pytest
+
+from trigml.errors import ConfigError
 from trigml_lhcb.ghostsim import simulate_ghost
 from trigml_lhcb.modes import MODES, mode_id
 from trigml_lhcb.simulation import LHCbSimSource, simulate_topo
-
-from trigml.errors import ConfigError
 
 
 def _flat(events, collection, field):

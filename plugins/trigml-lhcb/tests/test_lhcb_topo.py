@@ -5,6 +5,10 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 import pytest
+
+from trigml.errors import ConfigError, DataError
+from trigml.schema.card import ModelCard
+from trigml.schema.events import validate_batch
 from trigml_lhcb.modes import mode_id
 from trigml_lhcb.simulation import LHCbSimSource
 from trigml_lhcb.topo import (
@@ -13,10 +17,6 @@ from trigml_lhcb.topo import (
     TopoParams,
     event_level,
 )
-
-from trigml.errors import ConfigError, DataError
-from trigml.schema.card import ModelCard
-from trigml.schema.events import validate_batch
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from trigml_torch.arch import build_module
-from trigml_torch.hooks import _make_family, trigml_register_model_families
-from trigml_torch.specs import TorchParams, parse_arch
 
 from trigml.errors import ConfigError
 from trigml.registry import Component
+from trigml_torch.arch import build_module
+from trigml_torch.hooks import _make_family, trigml_register_model_families
+from trigml_torch.specs import TorchParams, parse_arch
 
 CASES = {
     "mlp": (

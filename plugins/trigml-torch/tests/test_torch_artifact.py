@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from trigml_torch import arch as arch_module
-from trigml_torch.arch import build_module, load_module
-from trigml_torch.family import FORMATS, TorchFamily, check_onnx, export_onnx
-from trigml_torch.specs import TorchParams
 
 from trigml.artifact import load_artifact, save_artifact
 from trigml.components import TrainedModel, TrainingSet
 from trigml.errors import ModelError
 from trigml.schema.card import FeatureSpec, ModelCard
+from trigml_torch import arch as arch_module
+from trigml_torch.arch import build_module, load_module
+from trigml_torch.family import FORMATS, TorchFamily, check_onnx, export_onnx
+from trigml_torch.specs import TorchParams
 
 
 def _set(

@@ -7,10 +7,10 @@ import logging
 import numpy as np
 import pytest
 import torch
-from trigml_torch.family import TorchFamily
-from trigml_torch.specs import TorchParams
 
 from trigml.errors import ConfigError, DataError
+from trigml_torch.family import TorchFamily
+from trigml_torch.specs import TorchParams
 
 
 def _family(**params) -> TorchFamily:  # type: ignore[no-untyped-def]

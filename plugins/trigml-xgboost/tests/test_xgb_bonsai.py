@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from trigml_xgboost.bonsai import build_lookup_table
-from trigml_xgboost.family import XGBoostFamily
-from trigml_xgboost.params import BonsaiParams, XGBoostParams
 
 from trigml.artifact import read_npz
 from trigml.errors import ConfigError
+from trigml_xgboost.bonsai import build_lookup_table
+from trigml_xgboost.family import XGBoostFamily
+from trigml_xgboost.params import BonsaiParams, XGBoostParams
 
 FAST = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.3}
 

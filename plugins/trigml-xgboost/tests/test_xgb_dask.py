@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from trigml_xgboost.family import XGBoostFamily
-from trigml_xgboost.params import XGBoostParams
 
 from trigml.errors import ConfigError
 from trigml.metrics import auc
+from trigml_xgboost.family import XGBoostFamily
+from trigml_xgboost.params import XGBoostParams
 
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("xgboost.dask")

@@ -9,10 +9,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import xgboost as xgb
-from trigml_xgboost import hooks
-from trigml_xgboost.family import FittedBDT, XGBoostFamily
-from trigml_xgboost.onnx_export import booster_to_onnx, verify_onnx
-from trigml_xgboost.params import XGBoostParams
 
 from trigml.artifact import load_artifact, save_artifact
 from trigml.components import TrainedModel
@@ -20,6 +16,10 @@ from trigml.errors import ConfigError, DataError, ModelError
 from trigml.metrics import auc
 from trigml.schema.card import ModelCard
 from trigml.testing import isolated_plugins
+from trigml_xgboost import hooks
+from trigml_xgboost.family import FittedBDT, XGBoostFamily
+from trigml_xgboost.onnx_export import booster_to_onnx, verify_onnx
+from trigml_xgboost.params import XGBoostParams
 
 FAST = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.3}
 

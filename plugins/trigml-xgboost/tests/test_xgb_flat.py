@@ -6,11 +6,11 @@ import logging
 
 import numpy as np
 import pytest
-from trigml_xgboost.family import XGBoostFamily
-from trigml_xgboost.params import XGBoostParams
 
 from trigml.errors import ConfigError
 from trigml.metrics import auc, flatness_sde
+from trigml_xgboost.family import XGBoostFamily
+from trigml_xgboost.params import XGBoostParams
 
 log = logging.getLogger(__name__)
 

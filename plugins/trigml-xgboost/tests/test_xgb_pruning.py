@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from trigml.errors import ConfigError
 from trigml_xgboost.family import XGBoostFamily
 from trigml_xgboost.params import XGBoostParams
 from trigml_xgboost.pruning import prune_features
-
-from trigml.errors import ConfigError
 
 FAST = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.3}
 
