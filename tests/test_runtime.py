@@ -71,3 +71,41 @@ def test_line_travels_without_its_scorer(cuts_model):
     assert line.__getstate__()["_scorer"] is None
     twin = copy.deepcopy(line)
     assert twin._scorer is None and twin.threshold == 0.0
+
+
+class _TwoColumns:
+    """A scorer giving two class probabilities per candidate."""
+
+    name = "test.two"
+
+    def formats(self):
+        return ["cuts-json"]
+
+    def load(self, artifact):
+        return self
+
+    def predict(self, features):
+        p = 1.0 / (1.0 + np.exp(-features[:, 0]))
+        return np.stack([1.0 - p, p], axis=1).astype(np.float32)
+
+
+class _SignalColumn(CutsAlgorithm):
+    def discriminant(self, scores):
+        return scores[:, 1]
+
+
+def test_two_dimensional_scores_need_a_discriminant(cuts_model, tmp_path):
+    from trigml.errors import ModelError
+
+    menu = make_menu(cuts_model)
+    menu.lines[0].backend = _TwoColumns()
+    with pytest.raises(ModelError, match="one score per candidate"):
+        run_menu(menu, LocalExecutor(), tmp_path / "a")
+
+    menu = make_menu(cuts_model)
+    params = CutsAlgorithmParams(features=["x0", "x1", "x2"])
+    menu.lines[0].algorithm = _SignalColumn(params)
+    menu.lines[0].backend = _TwoColumns()
+    menu.lines[0].threshold = 0.9
+    report, _ = run_menu(menu, LocalExecutor(), tmp_path / "b")
+    assert report.n_decided == 3000 and 0 < report.lines[0].n_accepted < 3000

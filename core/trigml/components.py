@@ -338,6 +338,16 @@ class Algorithm(abc.ABC):
         fired[cands.event_index[scores >= threshold]] = True
         return fired
 
+    def discriminant(self, scores: np.ndarray) -> np.ndarray:
+        """One score per candidate from a model with several outputs.
+
+        A trigger line cuts on one number per candidate; algorithms whose models
+        give class probabilities (b, c, light …) override this to combine them (for
+        example P(b) + P(bb)). The default returns ``scores`` unchanged, and a line
+        refuses a result that is still two-dimensional.
+        """
+        return scores
+
     def event_scores(
         self, scores: np.ndarray, cands: Candidates, n_events: int
     ) -> np.ndarray:

@@ -307,6 +307,8 @@ def _run_line(
             f"{type(exc).__name__}: {exc}"
         ) from exc
     scores = np.asarray(scores)
+    if scores.ndim == 2:
+        scores = np.asarray(line.algorithm.discriminant(scores))
     if scores.ndim != 1:
         raise ModelError(
             f"line '{line.name}': model '{line.artifact.card.name}' gives scores of "
