@@ -139,7 +139,7 @@ def mlp_artifact(directory: Path) -> tuple[Any, Any, np.ndarray]:
         nn.ReLU(),
         nn.Linear(32, 5),
         nn.Softmax(dim=1),
-    ).eval()
+    ).train(False)
     x = np.random.default_rng(1).normal(0, 1, (20_000, 16)).astype(np.float32)
     directory.mkdir(parents=True)
     torch.onnx.export(

@@ -43,7 +43,7 @@ def torch_mlp(tmp_path_factory, builders):
 
     directory = tmp_path_factory.mktemp("torch-mlp")
     torch.manual_seed(0)
-    module = build_module(ARCH).eval()
+    module = build_module(ARCH).train(False)
     torch.save(module.state_dict(), directory / "model.pt")
     (directory / "arch.json").write_text(json.dumps(ARCH))
     x = np.random.default_rng(0).normal(0, 1, (300, 16)).astype(np.float32)

@@ -72,7 +72,7 @@ class TorchBackend(Backend):
             log.info("setting torch to %d thread(s)", self.params.threads)
             torch.set_num_threads(self.params.threads)
         module = load_module(artifact)
-        module.eval()
+        module.train(False)
         return _TorchScorer(artifact, module, self.name)
 
     def describe(self) -> dict[str, Any]:

@@ -153,7 +153,7 @@ def _save_torch(
     folder.mkdir(parents=True, exist_ok=True)
     hold = slice(len(x) - N_HOLDOUT, len(x))
     with torch.no_grad():
-        out = module.eval()(torch.from_numpy(scaled[hold])).numpy()
+        out = module.train(False)(torch.from_numpy(scaled[hold])).numpy()
     scores = (
         np.mean((out - scaled[hold]) ** 2, axis=1) if task == "anomaly" else out
     ).astype(np.float32)
