@@ -149,7 +149,7 @@ def exports(
 
 
 def test_prepare_strips_the_reshape_and_the_final_activation() -> None:
-    module = cnn().eval()
+    module = cnn().train(False)
     prepared = prepare_network(module, 6, strip_final=True)
     assert prepared.input_shape == (2, 3) and prepared.n_outputs == 3
     assert prepared.final == "softmax" and prepared.firmware_final is None

@@ -210,7 +210,7 @@ def prepare_network(
     import torch
     import torch.fx
 
-    module = module.eval()
+    module = module.train(False)
     try:
         graph_module = torch.fx.symbolic_trace(module)
     except Exception as exc:  # torch.fx raises many kinds on untraceable code
@@ -253,7 +253,7 @@ def prepare_network(
     if not isinstance(probe, torch.Tensor):
         raise ModelError("the network returns several outputs; hls4ml needs one")
     return PreparedNetwork(
-        module=graph_module.eval(),
+        module=graph_module.train(False),
         input_shape=input_shape,
         n_inputs=n_inputs,
         n_outputs=int(probe.numel()),

@@ -184,7 +184,7 @@ def torch_artifact(
     if train is not None:
         train(module, scaled[:half], y[:half])
     with torch.no_grad():
-        out = module.eval()(torch.from_numpy(scaled[half:])).numpy()
+        out = module.train(False)(torch.from_numpy(scaled[half:])).numpy()
     torch.save(module.state_dict(), folder / "model.pt")
     (folder / "arch.json").write_text(
         json.dumps(arch or {"builder": "test", "params": {}})
@@ -219,6 +219,6 @@ def module_loader(module: Any) -> Callable[[Any], Any]:
 
         state = torch.load(artifact.file("torch-state"), weights_only=True)
         module.load_state_dict(state)
-        return module.eval()
+        return module.train(False)
 
     return load

@@ -37,7 +37,7 @@ CASES = {
 @pytest.mark.parametrize("builder", sorted(CASES))
 def test_torch_builder_forward_shape_and_fx(builder: str) -> None:
     params, n_in, n_out = CASES[builder]
-    module = build_module({"builder": builder, "params": params}).eval()
+    module = build_module({"builder": builder, "params": params}).train(False)
     x = torch.randn(4, n_in)
 
     out = module(x)
@@ -49,8 +49,8 @@ def test_torch_builder_forward_shape_and_fx(builder: str) -> None:
 
 
 def test_torch_final_activations() -> None:
-    sig = build_module({"builder": "mlp", "params": CASES["mlp"][0]}).eval()
-    soft = build_module({"builder": "cnn1d", "params": CASES["cnn1d"][0]}).eval()
+    sig = build_module({"builder": "mlp", "params": CASES["mlp"][0]}).train(False)
+    soft = build_module({"builder": "cnn1d", "params": CASES["cnn1d"][0]}).train(False)
 
     p = sig(torch.randn(50, 7))
     q = soft(torch.randn(50, 32))
@@ -68,7 +68,7 @@ def _deepsets(mask: str) -> torch.nn.Module:
         "n_outputs": 1,
     }
     torch.manual_seed(0)
-    return build_module({"builder": "deepsets", "params": params}).eval()
+    return build_module({"builder": "deepsets", "params": params}).train(False)
 
 
 def test_torch_deepsets_ignores_order_and_padded_slots() -> None:
@@ -154,7 +154,7 @@ def test_torch_hook_registers_family() -> None:
 @pytest.mark.parametrize("builder", ["cnn2d", "unet3d", "mlp"])
 def test_torch_shaped_input_matches_flat(builder: str) -> None:
     params, n_in, _ = CASES[builder]
-    module = build_module({"builder": builder, "params": params}).eval()
+    module = build_module({"builder": builder, "params": params}).train(False)
     x = torch.randn(3, n_in)
 
     shaped = module.shaped()(x.reshape(-1, *module.input_shape))
@@ -165,11 +165,11 @@ def test_torch_shaped_input_matches_flat(builder: str) -> None:
 
 def test_torch_hls4ml_parses_builders(tmp_path) -> None:
     hls4ml = pytest.importorskip("hls4ml")
-    flat = build_module({"builder": "mlp", "params": CASES["mlp"][0]}).eval()
-    conv = build_module({"builder": "cnn1d", "params": CASES["cnn1d"][0]}).eval()
+    flat = build_module({"builder": "mlp", "params": CASES["mlp"][0]}).train(False)
+    conv = build_module({"builder": "cnn1d", "params": CASES["cnn1d"][0]}).train(False)
     layers = {}
 
-    for name, net in (("mlp", flat), ("cnn1d", conv.shaped().eval())):
+    for name, net in (("mlp", flat), ("cnn1d", conv.shaped().train(False))):
         shape = net.input_shape if name == "mlp" else conv.input_shape
         config = hls4ml.utils.config_from_pytorch_model(
             net, input_shape=shape, granularity="name", backend="Vitis"

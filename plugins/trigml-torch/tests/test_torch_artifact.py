@@ -228,8 +228,8 @@ def test_torch_weights_must_fit_arch(tmp_path: Path) -> None:
 def test_torch_onnx_check_catches_mismatch(tmp_path: Path) -> None:
     spec = {"builder": "mlp", "params": {"n_inputs": 4, "n_outputs": 2}}
     torch.manual_seed(0)
-    exported = build_module(spec).eval()
-    other = build_module(spec).eval()
+    exported = build_module(spec).train(False)
+    other = build_module(spec).train(False)
     rows = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
 
     export_onnx(exported, tmp_path / "m.onnx", rows)

@@ -380,4 +380,4 @@ def load_module(artifact: Artifact) -> TriggerNet:
             f"{state_path}: weights do not fit the network of {arch_path.name}: "
             f"{str(exc).splitlines()[0]}"
         ) from None
-    return module.eval()
+    return module.train(False)

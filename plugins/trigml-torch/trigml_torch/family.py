@@ -261,7 +261,7 @@ class TorchFamily(ModelFamily):
             )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        module.eval()
+        module.train(False)
         (directory / FORMATS["torch-arch"]).write_text(
             json.dumps(arch, indent=2) + "\n"
         )
@@ -664,7 +664,7 @@ def export_onnx(module: torch.nn.Module, path: Path, rows: np.ndarray) -> None:
     import torch
 
     example = torch.from_numpy(np.ascontiguousarray(rows[:2], dtype=np.float32))
-    module.eval()
+    module.train(False)
     try:
         with warnings.catch_warnings():
             # The TorchScript exporter announces its own deprecation on every call.

@@ -122,7 +122,7 @@ def row_loss(
 def _mean_loss(
     module: TriggerNet, rows: Rows, loss: Callable[..., torch.Tensor]
 ) -> float:
-    module.eval()
+    module.train(False)
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(rows), _EVAL_BATCH):
@@ -256,13 +256,13 @@ def train_loop(
             break
 
     module.load_state_dict(best_state)
-    module.eval()
+    module.train(False)
     return best
 
 
 def run_module(module: torch.nn.Module, scaled: np.ndarray) -> np.ndarray:
     """Outputs of ``module`` (with its final activation) on scaled rows, float32."""
-    module.eval()
+    module.train(False)
     outputs = []
     with torch.no_grad():
         for start in range(0, len(scaled), _EVAL_BATCH * 8):
